@@ -1,0 +1,50 @@
+package events
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// CloudEvent types that clima sends and receives.
+const (
+	// TypeReported carries what a client reports: one report object or an
+	// array of them (DecodeSubmissions reads it).
+	TypeReported = "clima.weather.reported"
+	// TypeValidated carries the normalised batch as a JSON array of Report,
+	// every report with its id and acceptance time (DecodeReports reads it).
+	TypeValidated = "clima.weather.validated"
+)
+
+// Event sources of clima's own events.
+const (
+	// SourceIngest is the source of every clima.weather.validated event.
+	SourceIngest = "/clima/ingest"
+	// SourceLegacy is the source of reports posted to ingest's /input, whose
+	// event id is the request's Idempotency-Key.
+	SourceLegacy = "/clima/ingest/input"
+)
+
+// idNamespace makes clima's derived ids distinct from other name-based UUIDs.
+var idNamespace = uuid.MustParse("6f0d5a3c-1e2b-4c7d-9a8e-2f4b6c8d0e1a")
+
+// ReportID derives the id of the index-th report of the event identified by
+// source and eventID, so a redelivered event yields the same ids.
+func ReportID(source, eventID string, index int) string {
+	return uuid.NewSHA1(idNamespace, []byte(source+"\n"+eventID+"\n"+strconv.Itoa(index))).String()
+}
+
+// ValidatedEventID derives the id of the clima.weather.validated event that
+// answers the event identified by source and eventID.
+func ValidatedEventID(source, eventID string) string {
+	return uuid.NewSHA1(idNamespace, []byte("validated\n"+source+"\n"+eventID)).String()
+}
+
+// Accept gives normalised reports their ids and acceptance time.
+func Accept(reports []Report, source, eventID string, now time.Time) {
+	for i := range reports {
+		reports[i].ID = ReportID(source, eventID, i)
+		reports[i].AcceptedAt = now
+	}
+}

@@ -1,0 +1,192 @@
+// Package serving is the one runtime every clima function runs in: it reads
+// the settings Knative gives (PORT, K_SERVICE), serves the function over HTTP
+// (gorilla/mux, next to /health/readiness and /health/liveness) or gRPC (with
+// the standard health service), and on SIGTERM stops taking work, drains what
+// is in flight and closes the function's clients so that their buffers flush.
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/mux"
+	"google.golang.org/grpc"
+
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/config"
+)
+
+// Timeouts of every server and of the stages of a shutdown.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 5 * time.Minute // Knative's default revision timeout
+	idleTimeout       = 2 * time.Minute
+	readinessTimeout  = time.Second
+	// drainTimeout bounds the wait for in-flight requests after SIGTERM; it
+	// stays under Kubernetes' default 30 s grace period.
+	drainTimeout = 25 * time.Second
+	closeTimeout = 5 * time.Second
+)
+
+// Function is what a function's main builds: how it serves and what it holds.
+type Function struct {
+	// Routes mounts an HTTP function's endpoints. Exactly one of Routes and
+	// GRPC is set.
+	Routes func(*mux.Router)
+	// GRPC registers a gRPC function's services.
+	GRPC func(*grpc.Server)
+	// Ready checks the function's dependencies; nil means always ready.
+	Ready func(context.Context) error
+	// Close flushes and closes the function's clients after the drain.
+	Close func(context.Context) error
+}
+
+// Builder reads a function's settings from env and builds it.
+type Builder func(ctx context.Context, env *config.Env, log *slog.Logger) (*Function, error)
+
+// Main runs a function until SIGTERM or SIGINT and exits 0 after a clean
+// drain, 1 when it could not start or stop cleanly.
+func Main(build Builder) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	env := config.FromOS()
+	log := NewLogger(env.String("K_SERVICE", "clima"))
+	if err := Run(ctx, env, log, build); err != nil {
+		log.Error("function stopped", "error", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// NewLogger returns the structured logger every function writes with.
+func NewLogger(service string) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", service)
+}
+
+// Run builds the function, serves it on PORT until ctx ends, then drains.
+func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
+	port := env.Int("PORT", 8080, 0, 65535)
+	fn, err := build(ctx, env, log)
+	if err == nil {
+		err = env.Err()
+	}
+	if err != nil {
+		if fn != nil && fn.Close != nil {
+			_ = fn.Close(context.Background())
+		}
+		return fmt.Errorf("starting: %w", err)
+	}
+	log.Info("starting", "config", env)
+
+	lis, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		_ = closeFunction(fn)
+		return fmt.Errorf("listening on port %d: %w", port, err)
+	}
+	h := &health{ready: fn.Ready}
+	var serveErr error
+	if fn.GRPC != nil {
+		serveErr = serveGRPC(ctx, lis, fn, h, log)
+	} else {
+		serveErr = serveHTTP(ctx, lis, fn, h, log)
+	}
+	closeErr := closeFunction(fn)
+	if err := errors.Join(serveErr, closeErr); err != nil {
+		return err
+	}
+	log.Info("stopped after drain")
+	return nil
+}
+
+func closeFunction(fn *Function) error {
+	if fn.Close == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := fn.Close(ctx); err != nil {
+		return fmt.Errorf("closing clients: %w", err)
+	}
+	return nil
+}
+
+func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
+	router := mux.NewRouter()
+	router.HandleFunc("/health/readiness", h.serveReadiness).Methods(http.MethodGet)
+	router.HandleFunc("/health/liveness", h.serveLiveness).Methods(http.MethodGet)
+	router.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, apierr.New(http.StatusNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	router.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, apierr.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	if fn.Routes != nil {
+		fn.Routes(router)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	log.Info("serving HTTP", "addr", lis.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	h.draining.Store(true)
+	log.Info("draining in-flight requests")
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		return fmt.Errorf("draining HTTP: %w", err)
+	}
+	return nil
+}
+
+// health answers readiness from the function's own check; a draining
+// function is never ready, so no new work is routed to it.
+type health struct {
+	ready    func(context.Context) error
+	draining atomic.Bool
+}
+
+func (h *health) check(ctx context.Context) error {
+	if h.draining.Load() {
+		return errors.New("draining")
+	}
+	if h.ready == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+	defer cancel()
+	return h.ready(ctx)
+}
+
+func (h *health) serveReadiness(w http.ResponseWriter, r *http.Request) {
+	if err := h.check(r.Context()); err != nil {
+		apierr.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+		return
+	}
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (h *health) serveLiveness(w http.ResponseWriter, _ *http.Request) {
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}

@@ -1,0 +1,126 @@
+// Package testenv gives tests real servers: redis-server (or valkey-server)
+// processes on free ports, the RabbitMQ server, and Kafka embedded with
+// kfake. A test that cannot get one fails and says how to get it.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a redis-server process owned by one test.
+type Redis struct {
+	Addr     string
+	Password string
+	binary   string
+	dir      string
+	args     []string
+	cmd      *exec.Cmd
+}
+
+// URL is the server's address as a store URL.
+func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// StartRedis starts a redis-server on a free port with a password and
+// append-only persistence (so a restart keeps its data), and stops it when
+// the test ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	return startKeyValue(t, "redis-server")
+}
+
+// StartValkey starts a valkey-server, or a redis-server standing in for it
+// when Valkey is not installed.
+func StartValkey(t testing.TB) *Redis {
+	t.Helper()
+	if _, err := exec.LookPath("valkey-server"); err == nil {
+		return startKeyValue(t, "valkey-server")
+	}
+	return startKeyValue(t, "redis-server")
+}
+
+func startKeyValue(t testing.TB, binary string) *Redis {
+	t.Helper()
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		t.Fatalf("%s is not installed: run `make test` (it installs it) or `apt-get install redis-server`", binary)
+	}
+	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), Password: "test-" + strconv.Itoa(os.Getpid()), binary: path, dir: t.TempDir()}
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.args = []string{"--bind", "127.0.0.1", "--port", port, "--dir", r.dir, "--requirepass", r.Password,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "server.log")}
+	r.Start(t)
+	t.Cleanup(func() { r.Stop(t) })
+	return r
+}
+
+// Start starts the server (again) on its port, with the data it kept, and
+// waits until it answers.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	r.cmd = exec.Command(r.binary, r.args...)
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", r.binary, err)
+	}
+	client := r.Client(t)
+	defer client.Close()
+	Eventually(t, 10*time.Second, func() error {
+		return client.Ping(context.Background()).Err()
+	}, "%s on %s answers PING (log: %s)", r.binary, r.Addr, filepath.Join(r.dir, "server.log"))
+}
+
+// Stop kills the server, as a crash would, and waits for it to exit.
+func (r *Redis) Stop(t testing.TB) {
+	t.Helper()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// Client returns a client of the server, closed when the test ends.
+func (r *Redis) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Eventually polls cond until it returns nil, and fails the test with the
+// last error when timeout passes first.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s: %v", timeout, fmt.Sprintf(format, args...), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

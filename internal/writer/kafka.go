@@ -1,0 +1,99 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/clima-dev/clima/events"
+)
+
+// KafkaConfig says where the Kafka writer publishes.
+type KafkaConfig struct {
+	Brokers []string
+	Topic   string
+}
+
+// Kafka publishes each report as one record keyed by its country, so that
+// one country's reports keep their order within one partition.
+type Kafka struct {
+	cfg    KafkaConfig
+	w      *kafka.Writer
+	client *kafka.Client
+}
+
+// NewKafka returns a writer to cfg.Topic. It connects on first use.
+func NewKafka(cfg KafkaConfig) *Kafka {
+	transport := &kafka.Transport{
+		Dial:        (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MetadataTTL: 30 * time.Second,
+	}
+	return &Kafka{
+		cfg: cfg,
+		w: &kafka.Writer{
+			Addr:  kafka.TCP(cfg.Brokers...),
+			Topic: cfg.Topic,
+			// Kafka's own default partitioner, so that other clients agree
+			// on where a country's records go.
+			Balancer:     &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			// A request's records go out in one produce request per
+			// partition: a batch holds a whole request and is sent at once
+			// instead of waiting for kafka-go's 1 s default batch timeout.
+			BatchSize:       events.MaxReports,
+			BatchBytes:      1_000_000, // Kafka's default message.max.bytes
+			BatchTimeout:    time.Microsecond,
+			MaxAttempts:     5,
+			WriteBackoffMin: 20 * time.Millisecond,
+			WriteBackoffMax: 500 * time.Millisecond,
+			Transport:       transport,
+		},
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 2 * time.Second, Transport: transport},
+	}
+}
+
+// Publish writes one record per report and returns after every partition
+// leader and its in-sync replicas have them (acks=all).
+func (k *Kafka) Publish(ctx context.Context, reports []events.Report) error {
+	msgs := make([]kafka.Message, len(reports))
+	for i, r := range reports {
+		body, err := encode(r)
+		if err != nil {
+			return err
+		}
+		msgs[i] = kafka.Message{
+			Key:     []byte(r.Country),
+			Value:   body,
+			Headers: []kafka.Header{{Key: "content-type", Value: []byte(ContentType)}},
+		}
+	}
+	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
+		return unavailable("writing to Kafka topic "+k.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Ping asks the brokers for the topic's metadata.
+func (k *Kafka) Ping(ctx context.Context) error {
+	meta, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{k.cfg.Topic}})
+	if err != nil {
+		return unavailable("reading Kafka metadata", err)
+	}
+	for _, t := range meta.Topics {
+		if t.Name == k.cfg.Topic && t.Error == nil && len(t.Partitions) > 0 {
+			return nil
+		}
+	}
+	return unavailable("reading Kafka metadata", fmt.Errorf("topic %s does not exist", k.cfg.Topic))
+}
+
+// Close flushes pending batches and closes the connections.
+func (k *Kafka) Close() error {
+	if err := k.w.Close(); err != nil {
+		return fmt.Errorf("closing Kafka writer: %w", err)
+	}
+	return nil
+}
