@@ -1,9 +1,11 @@
 package events
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 )
 
@@ -47,4 +49,18 @@ func Accept(reports []Report, source, eventID string, now time.Time) {
 		reports[i].ID = ReportID(source, eventID, i)
 		reports[i].AcceptedAt = now
 	}
+}
+
+// NewValidated builds the clima.weather.validated event that carries the
+// accepted reports of the event identified by source and eventID.
+func NewValidated(source, eventID string, reports []Report, now time.Time) (*event.Event, error) {
+	e := event.New()
+	e.SetID(ValidatedEventID(source, eventID))
+	e.SetSource(SourceIngest)
+	e.SetType(TypeValidated)
+	e.SetTime(now)
+	if err := e.SetData(event.ApplicationJSON, reports); err != nil {
+		return nil, fmt.Errorf("encoding validated reports: %w", err)
+	}
+	return &e, nil
 }

@@ -77,8 +77,8 @@ func NewLogger(service string) *slog.Logger {
 func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
 	port := env.Int("PORT", 8080, 0, 65535)
 	fn, err := build(ctx, env, log)
-	if err == nil {
-		err = env.Err()
+	if envErr := env.Err(); envErr != nil {
+		err = fmt.Errorf("configuration: %w", envErr) // the cause of any build error that follows
 	}
 	if err != nil {
 		if fn != nil && fn.Close != nil {
@@ -120,7 +120,11 @@ func closeFunction(fn *Function) error {
 	return nil
 }
 
-func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
+// Router is an HTTP function's handler: its routes next to the health
+// endpoints, with JSON answers for unknown paths and methods.
+func Router(fn *Function) http.Handler { return newRouter(fn, &health{ready: fn.Ready}) }
+
+func newRouter(fn *Function, h *health) *mux.Router {
 	router := mux.NewRouter()
 	router.HandleFunc("/health/readiness", h.serveReadiness).Methods(http.MethodGet)
 	router.HandleFunc("/health/liveness", h.serveLiveness).Methods(http.MethodGet)
@@ -133,8 +137,12 @@ func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, l
 	if fn.Routes != nil {
 		fn.Routes(router)
 	}
+	return router
+}
+
+func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
 	srv := &http.Server{
-		Handler:           router,
+		Handler:           newRouter(fn, h),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

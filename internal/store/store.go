@@ -6,7 +6,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -32,8 +34,13 @@ const (
 // ReportKey is the hash that holds one report.
 func ReportKey(country, id string) string { return "clima:" + country + ":" + id }
 
-func seenKey(id string) string     { return "clima:seen:" + id }
-func deadSeenKey(id string) string { return "clima:dead_seen:" + id }
+func seenKey(id string) string { return "clima:seen:" + id }
+
+// deadSeenKey hashes a dead letter's id: an event's source and id may be long.
+func deadSeenKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "clima:dead_seen:" + hex.EncodeToString(sum[:16])
+}
 
 // LatencyBucketsMs are the upper bounds of the latency histogram; a report
 // counts in the first bucket that holds it (field "le_<bound>", or "le_inf").

@@ -2,23 +2,15 @@ package writer_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/segmentio/kafka-go"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/clima-dev/clima/events"
-	"github.com/clima-dev/clima/events/writerpb"
-	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
 )
@@ -32,25 +24,15 @@ type brokerFixture struct {
 	gate   *testenv.Gate
 	client *writer.Client
 	// messages reads every message the broker holds, waiting for want.
-	messages func(t *testing.T, want int) []message
-}
-
-// message is one broker message as a consumer would see it.
-type message struct {
-	key         string // Kafka record key
-	messageID   string // AMQP message-id
-	contentType string
-	report      events.Report
+	messages func(t *testing.T, want int) []testenv.Message
 }
 
 var brokers = []struct {
 	name  string
 	start func(t *testing.T) *brokerFixture
-	// identity is what a message must carry to name its report.
-	identity func(m message) string
 }{
-	{"kafka", startKafka, func(m message) string { return m.key }},
-	{"rabbitmq", startRabbit, func(m message) string { return m.messageID }},
+	{"kafka", startKafka},
+	{"rabbitmq", startRabbit},
 }
 
 // TestWriterContract runs one suite against both writers.
@@ -71,22 +53,22 @@ func TestWriterContract(t *testing.T) {
 					want[r.ID] = r
 				}
 				for _, m := range got {
-					r, ok := want[m.report.ID]
+					r, ok := want[m.Report.ID]
 					if !ok {
-						t.Fatalf("message for unknown or repeated report %q", m.report.ID)
+						t.Fatalf("message for unknown or repeated report %q", m.Report.ID)
 					}
-					delete(want, m.report.ID)
-					if m.contentType != writer.ContentType {
-						t.Errorf("report %s: content type %q, want %q", r.ID, m.contentType, writer.ContentType)
+					delete(want, m.Report.ID)
+					if m.ContentType != writer.ContentType {
+						t.Errorf("report %s: content type %q, want %q", r.ID, m.ContentType, writer.ContentType)
 					}
-					if b.name == "kafka" && m.key != r.Country {
-						t.Errorf("report %s: key %q, want its country %q", r.ID, m.key, r.Country)
+					if b.name == "kafka" && m.Key != r.Country {
+						t.Errorf("report %s: key %q, want its country %q", r.ID, m.Key, r.Country)
 					}
-					if b.name == "rabbitmq" && m.messageID != r.ID {
-						t.Errorf("report %s: message-id %q, want the report id", r.ID, m.messageID)
+					if b.name == "rabbitmq" && (m.MessageID != r.ID || !m.Persistent) {
+						t.Errorf("report %s: message-id %q, persistent %v, want the report id and persistent", r.ID, m.MessageID, m.Persistent)
 					}
-					if !m.report.AcceptedAt.Equal(r.AcceptedAt) || m.report.Description != r.Description || m.report.Weather != r.Weather {
-						t.Errorf("report %s arrived as %+v, want %+v", r.ID, m.report, r)
+					if !m.Report.AcceptedAt.Equal(r.AcceptedAt) || m.Report.Description != r.Description || m.Report.Weather != r.Weather {
+						t.Errorf("report %s arrived as %+v, want %+v", r.ID, m.Report, r)
 					}
 				}
 				if len(want) > 0 {
@@ -166,25 +148,13 @@ func publishConcurrently(t *testing.T, c *writer.Client, reports []events.Report
 	}
 }
 
-// serve runs w as the gRPC Writer service and returns a client of it.
 func serve(t *testing.T, w writer.Writer) *writer.Client {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	client, err := writer.Dial(testenv.ServeWriter(t, w, publishTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(serving.MaxMessageBytes))
-	writerpb.RegisterWriterServer(srv, writer.NewServer(w, publishTimeout, serving.NewLogger("test")))
-	go func() { _ = srv.Serve(lis) }()
-	client, err := writer.Dial(lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = client.Close()
-		srv.Stop()
-		_ = w.Close()
-	})
+	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
 
@@ -197,67 +167,17 @@ func startKafka(t *testing.T) *brokerFixture {
 	return &brokerFixture{
 		gate:   gate,
 		client: serve(t, w),
-		messages: func(t *testing.T, want int) []message {
+		messages: func(t *testing.T, _ int) []testenv.Message {
 			t.Helper()
-			var all []message
-			for partition := range 2 {
-				all = append(all, readPartition(t, brokers[0], topic, partition)...)
-			}
-			return all
+			return testenv.KafkaMessages(t, brokers[0], topic, 2)
 		},
 	}
-}
-
-func readPartition(t *testing.T, broker, topic string, partition int) []message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", broker, topic, partition)
-	if err != nil {
-		t.Fatalf("dialing partition %d: %v", partition, err)
-	}
-	defer conn.Close()
-	last, err := conn.ReadLastOffset()
-	if err != nil {
-		t.Fatalf("reading last offset of partition %d: %v", partition, err)
-	}
-	var out []message
-	for offset := int64(0); offset < last; {
-		if _, err := conn.Seek(offset, kafka.SeekAbsolute); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatch(1, 50<<20)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			offset = m.Offset + 1
-			msg := message{key: string(m.Key)}
-			for _, h := range m.Headers {
-				if h.Key == "content-type" {
-					msg.contentType = string(h.Value)
-				}
-			}
-			if err := json.Unmarshal(m.Value, &msg.report); err != nil {
-				t.Fatalf("record %d/%d is not a report: %v", partition, m.Offset, err)
-			}
-			out = append(out, msg)
-		}
-		_ = batch.Close()
-	}
-	return out
 }
 
 func startRabbit(t *testing.T) *brokerFixture {
 	url := testenv.RabbitURL(t)
 	ch := testenv.RabbitChannel(t, url)
-	queue := fmt.Sprintf("clima-test-%d", time.Now().UnixNano())
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-		t.Fatalf("declaring queue: %v", err)
-	}
-	t.Cleanup(func() { _, _ = ch.QueueDelete(queue, false, false, false) })
+	queue := testenv.DeclareQueue(t, ch)
 
 	proxied, proxy := testenv.ProxyURL(t, url)
 	w := writer.NewRabbit(writer.RabbitConfig{
@@ -269,48 +189,9 @@ func startRabbit(t *testing.T) *brokerFixture {
 	return &brokerFixture{
 		gate:   &proxy.Gate,
 		client: serve(t, w),
-		messages: func(t *testing.T, want int) []message {
+		messages: func(t *testing.T, want int) []testenv.Message {
 			t.Helper()
-			return drainQueue(t, ch, queue, want)
+			return testenv.QueueMessages(t, ch, queue, want)
 		},
 	}
-}
-
-// drainQueue consumes every message of queue: it checks the broker's count,
-// then reads them all.
-func drainQueue(t *testing.T, ch *amqp.Channel, queue string, want int) []message {
-	t.Helper()
-	var depth int
-	testenv.Eventually(t, 10*time.Second, func() error {
-		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		if err != nil {
-			return err
-		}
-		if depth = q.Messages; depth < want {
-			return fmt.Errorf("%d messages", depth)
-		}
-		return nil
-	}, "queue %s to hold %d messages", queue, want)
-
-	deliveries, err := ch.Consume(queue, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("consuming %s: %v", queue, err)
-	}
-	out := make([]message, 0, depth)
-	for len(out) < depth {
-		select {
-		case d := <-deliveries:
-			msg := message{messageID: d.MessageId, contentType: d.ContentType}
-			if err := json.Unmarshal(d.Body, &msg.report); err != nil {
-				t.Fatalf("message %s is not a report: %v", d.MessageId, err)
-			}
-			if d.DeliveryMode != amqp.Persistent {
-				t.Fatalf("message %s is not persistent", d.MessageId)
-			}
-			out = append(out, msg)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("read %d of %d messages", len(out), depth)
-		}
-	}
-	return out
 }

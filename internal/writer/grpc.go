@@ -14,6 +14,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/events/writerpb"
+	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/serving"
 )
 
@@ -94,4 +95,15 @@ func (c *Client) Close() error {
 		return fmt.Errorf("closing writer client %s: %w", c.addr, err)
 	}
 	return nil
+}
+
+// Function builds a writer function around w: the gRPC Writer service, ready
+// while the broker answers, w closed after the drain.
+func Function(w Writer, env *config.Env, log *slog.Logger) *serving.Function {
+	srv := NewServer(w, env.Duration("PUBLISH_TIMEOUT", 4*time.Second), log)
+	return &serving.Function{
+		GRPC:  func(s *grpc.Server) { writerpb.RegisterWriterServer(s, srv) },
+		Ready: w.Ping,
+		Close: func(context.Context) error { return w.Close() },
+	}
 }

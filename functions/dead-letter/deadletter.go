@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/mux"
+
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/store"
+)
+
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	s, err := store.Open(store.ConfigFromEnv(env, "dead-letter"))
+	if err != nil {
+		return nil, err
+	}
+	d := &deadLetters{store: s, log: log}
+	return &serving.Function{
+		Routes: func(r *mux.Router) {
+			r.Handle("/", serving.CloudEvents(d.handle, log)).Methods(http.MethodPost)
+		},
+		Ready: s.Ping,
+		Close: func(context.Context) error { return s.Close() },
+	}, nil
+}
+
+type deadLetters struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+// handle records any event, whatever its type or data, and answers 200 once
+// it is stored; 503 when the store fails, so that the sender retries.
+func (d *deadLetters) handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	whole, err := json.Marshal(e)
+	if err != nil {
+		return nil, apierr.New(http.StatusBadRequest, "encoding the event: %v", err)
+	}
+	reason := reasonOf(e)
+	recorded, err := d.store.RecordDeadLetter(ctx, store.DeadLetter{ID: e.Source() + "\n" + e.ID(), Reason: reason, Event: whole})
+	if err != nil {
+		return nil, apierr.Unavailable("recording the dead letter", err)
+	}
+	d.log.Warn("dead letter", "id", e.ID(), "type", e.Type(), "source", e.Source(), "reason", reason, "first_time", recorded)
+	return nil, nil
+}
+
+// reasonOf names why an event was dead-lettered from what Knative adds to it
+// (knativeerrorcode, knativeerrordest), or its type alone.
+func reasonOf(e event.Event) string {
+	ext := e.Extensions()
+	code, hasCode := ext["knativeerrorcode"]
+	if !hasCode {
+		return e.Type()
+	}
+	if dest, ok := ext["knativeerrordest"]; ok {
+		return fmt.Sprintf("%s: %v from %v", e.Type(), code, dest)
+	}
+	return fmt.Sprintf("%s: %v", e.Type(), code)
+}

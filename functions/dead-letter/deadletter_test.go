@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/testenv"
+)
+
+func TestRecordsEachDeadLetterOnce(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	env := config.FromMap(map[string]string{"STORE_URL": redis.URL(), "STORE_PASSWORD": redis.Password})
+	fn, err := build(context.Background(), env, serving.NewLogger("dead-letter-test"))
+	if err != nil || env.Err() != nil {
+		t.Fatalf("building dead-letter: %v %v", err, env.Err())
+	}
+	t.Cleanup(func() { _ = fn.Close(context.Background()) })
+	srv := httptest.NewServer(serving.Router(fn))
+	t.Cleanup(srv.Close)
+
+	refused := testenv.Event{ID: "e-1", Source: "client/1", Type: "clima.weather.reported", ContentType: "application/json",
+		Data: []byte(`{"weather":"foggy"}`), Extensions: map[string]string{"knativeerrorcode": "400", "knativeerrordest": "http://ingest.clima.svc"}}
+	odd := testenv.Event{ID: "e-2", Source: "client/1", Type: "something.else", ContentType: "text/plain", Data: []byte("not json at all")}
+	for _, e := range []testenv.Event{refused, refused, odd} { // refused arrives twice
+		if resp := testenv.PostEvent(t, srv.URL, e); resp.Status != http.StatusOK || len(resp.Body) != 0 {
+			t.Fatalf("event %s: %d %q, want 200 with an empty body", e.ID, resp.Status, resp.Body)
+		}
+	}
+
+	client := redis.Client(t)
+	ctx := context.Background()
+	if n, _ := client.Get(ctx, store.KeyDeadLetters).Int(); n != 2 {
+		t.Errorf("%s = %d, want 2 (a redelivered dead letter counts once)", store.KeyDeadLetters, n)
+	}
+	reasons, _ := client.HGetAll(ctx, store.KeyDeadReasons).Result()
+	if reasons["clima.weather.reported: 400 from http://ingest.clima.svc"] != "1" || reasons["something.else"] != "1" {
+		t.Errorf("reasons = %v", reasons)
+	}
+	if n, _ := client.XLen(ctx, store.KeyDeadStream).Result(); n != 2 {
+		t.Errorf("%s holds %d events, want 2", store.KeyDeadStream, n)
+	}
+}

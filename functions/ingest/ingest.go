@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+	"unicode"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+)
+
+// maxIdempotencyKey bounds the Idempotency-Key header, in bytes.
+const maxIdempotencyKey = 200
+
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	sink := env.Required("K_SINK")
+	timeout := env.Duration("SINK_TIMEOUT", 30*time.Second)
+	client, err := cloudevents.NewClientHTTP(
+		cehttp.WithTarget(sink),
+		cehttp.WithClient(http.Client{Timeout: timeout}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building the sink client: %w", err)
+	}
+	in := &ingest{sink: client, now: time.Now, log: log}
+	return &serving.Function{
+		Routes: func(r *mux.Router) {
+			r.Handle("/", serving.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)
+			r.HandleFunc("/input", in.serveInput).Methods(http.MethodPost)
+		},
+	}, nil
+}
+
+// sender hands an event to the sink.
+type sender interface {
+	Send(ctx context.Context, e event.Event) protocol.Result
+}
+
+type ingest struct {
+	sink sender
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// accept validates what a client sent and builds the validated event. A
+// redelivery of the same source and id gives the same ids.
+func (in *ingest) accept(source, id, contentType string, data []byte) (*event.Event, int, error) {
+	if !serving.IsJSON(contentType) {
+		return nil, 0, apierr.New(http.StatusUnsupportedMediaType, "content type %q is not JSON", contentType)
+	}
+	reports, err := events.DecodeSubmissions(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	now := in.now().UTC()
+	events.Accept(reports, source, id, now)
+	validated, err := events.NewValidated(source, id, reports, now)
+	return validated, len(reports), err
+}
+
+// handleReported answers a clima.weather.reported event with its validated
+// reply, or 400 naming what is wrong (the broker dead-letters it).
+func (in *ingest) handleReported(_ context.Context, e event.Event) (*event.Event, error) {
+	if e.Type() != events.TypeReported {
+		return nil, apierr.New(http.StatusBadRequest, "event type %q is not %s", e.Type(), events.TypeReported)
+	}
+	validated, _, err := in.accept(e.Source(), e.ID(), e.DataContentType(), e.Data())
+	return validated, err
+}
+
+// serveInput takes a legacy client's plain JSON, validates it, sends it to
+// the sink and answers 202 with the count once the sink took it. A retry
+// with the same Idempotency-Key yields the same report ids.
+func (in *ingest) serveInput(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	key, validated, count, err := in.readInput(w, r)
+	if err == nil {
+		if result := in.sink.Send(r.Context(), *validated); !cloudevents.IsACK(result) {
+			err = apierr.Unavailable("handing the reports to the broker (retry with the same Idempotency-Key)", result)
+		}
+	}
+	if err != nil {
+		status := apierr.Write(w, err)
+		in.log.Info("input refused", "idempotency_key", key, "status", status, "error", err, "took", time.Since(start))
+		return
+	}
+	w.Header().Set("Idempotency-Key", key)
+	apierr.WriteJSON(w, http.StatusAccepted, map[string]any{"accepted": count, "idempotency_key": key, "event_id": validated.ID()})
+	in.log.Info("input accepted", "idempotency_key", key, "id", validated.ID(), "reports", count, "took", time.Since(start))
+}
+
+func (in *ingest) readInput(w http.ResponseWriter, r *http.Request) (key string, validated *event.Event, count int, err error) {
+	key = r.Header.Get("Idempotency-Key")
+	if key == "" {
+		key = uuid.NewString()
+	} else if len(key) > maxIdempotencyKey || !printable(key) {
+		return key, nil, 0, apierr.New(http.StatusBadRequest, "Idempotency-Key must be 1 to %d printable characters", maxIdempotencyKey)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, events.MaxBodyBytes))
+	if err != nil {
+		return key, nil, 0, err
+	}
+	validated, count, err = in.accept(events.SourceLegacy, key, r.Header.Get("Content-Type"), body)
+	return key, validated, count, err
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,10 @@
+// Command kafka-consumer stores the reports that the KafkaSource delivers
+// into its store, exactly once, answering 2xx only once they are stored.
+package main
+
+import (
+	"github.com/clima-dev/clima/internal/consume"
+	"github.com/clima-dev/clima/internal/serving"
+)
+
+func main() { serving.Main(consume.Function("kafka")) }

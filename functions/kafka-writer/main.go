@@ -1,0 +1,23 @@
+// Command kafka-writer serves the gRPC Writer service: it publishes each
+// report as one record of the Kafka topic, keyed by country, with acks=all.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/writer"
+)
+
+func main() { serving.Main(build) }
+
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	w := writer.NewKafka(writer.KafkaConfig{
+		Brokers: strings.Split(env.Required("KAFKA_BROKERS"), ","),
+		Topic:   env.String("KAFKA_TOPIC", "clima-topic"),
+	})
+	return writer.Function(w, env, log), nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/mux"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/writer"
+)
+
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	p := &publisher{timeout: env.Duration("PUBLISH_TIMEOUT", 15*time.Second)}
+	for _, key := range []string{"KAFKA_WRITER_ADDR", "RABBIT_WRITER_ADDR"} {
+		addr := env.Required(key)
+		if addr == "" {
+			continue
+		}
+		client, err := writer.Dial(addr)
+		if err != nil {
+			_ = p.close(context.Background())
+			return nil, err
+		}
+		p.writers = append(p.writers, client)
+	}
+	return &serving.Function{
+		Routes: func(r *mux.Router) {
+			r.Handle("/", serving.CloudEvents(p.handle, log)).Methods(http.MethodPost)
+		},
+		Close: p.close,
+	}, nil
+}
+
+type publisher struct {
+	writers []writer.Writer
+	// timeout bounds a publish to both writers, room for a writer's own
+	// broker timeout and its cold start from zero.
+	timeout time.Duration
+}
+
+// handle publishes the validated reports through every writer at once. It
+// answers 200 with no body once all of them have the reports, 503 (which the
+// Trigger retries) when any has not: the retry republishes to both, and the
+// consumers drop what a writer had already published.
+func (p *publisher) handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if e.Type() != events.TypeValidated {
+		return nil, apierr.New(http.StatusBadRequest, "event type %q is not %s", e.Type(), events.TypeValidated)
+	}
+	if !serving.IsJSON(e.DataContentType()) {
+		return nil, apierr.New(http.StatusUnsupportedMediaType, "data content type %q is not JSON", e.DataContentType())
+	}
+	reports, err := events.DecodeReports(e.Data())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	errs := make([]error, len(p.writers))
+	var wg sync.WaitGroup
+	for i, w := range p.writers {
+		wg.Go(func() { errs[i] = w.Publish(ctx, reports) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, apierr.Unavailable("publishing reports", err)
+	}
+	return nil, nil
+}
+
+func (p *publisher) close(context.Context) error {
+	var errs []error
+	for _, w := range p.writers {
+		errs = append(errs, w.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,73 @@
+// Package consume is the logic of both consumer functions: it takes the
+// CloudEvents a KafkaSource or RabbitmqSource delivers and stores their
+// reports exactly once, answering 2xx only after the store holds them.
+package consume
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/gorilla/mux"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/store"
+)
+
+// Saver stores one report, at most once per id.
+type Saver interface {
+	Save(ctx context.Context, r events.Report, storedAt time.Time) (stored bool, err error)
+}
+
+// Handler stores the reports of delivered events.
+type Handler struct {
+	store Saver
+	now   func() time.Time
+}
+
+// NewHandler stores into s.
+func NewHandler(s Saver) *Handler { return &Handler{store: s, now: time.Now} }
+
+// Handle accepts the raw events of the sources (dev.knative.kafka.event,
+// dev.knative.rabbitmq.event) and any record that is itself a CloudEvent:
+// whatever the type, the data must be one report or an array of them. Bad
+// data answers 400 (dead-lettered, never retried); a store failure 503.
+func (h *Handler) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if !serving.IsJSON(e.DataContentType()) {
+		return nil, apierr.New(http.StatusUnsupportedMediaType, "data content type %q is not JSON", e.DataContentType())
+	}
+	reports, err := events.DecodeReports(e.Data())
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reports {
+		if _, err := h.store.Save(ctx, r, h.now()); err != nil {
+			return nil, apierr.Unavailable("storing reports", err)
+		}
+	}
+	return nil, nil
+}
+
+// Function builds a consumer function that stores what arrives by path
+// ("kafka", "rabbitmq") into the store its environment names.
+func Function(path string) serving.Builder {
+	return func(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+		s, err := store.Open(store.ConfigFromEnv(env, path))
+		if err != nil {
+			return nil, err
+		}
+		h := NewHandler(s)
+		return &serving.Function{
+			Routes: func(r *mux.Router) {
+				r.Handle("/", serving.CloudEvents(h.Handle, log)).Methods(http.MethodPost)
+			},
+			Ready: s.Ping,
+			Close: func(context.Context) error { return s.Close() },
+		}, nil
+	}
+}
