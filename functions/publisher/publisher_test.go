@@ -123,4 +123,6 @@ func TestRefusesWhatIsNotAValidatedBatch(t *testing.T) {
 
 type statusError struct{ resp testenv.Response }
 
-func (e *statusError) Error() string { return http.StatusText(e.resp.Status) + ": " + string(e.resp.Body) }
+func (e *statusError) Error() string {
+	return http.StatusText(e.resp.Status) + ": " + string(e.resp.Body)
+}
