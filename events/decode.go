@@ -49,28 +49,31 @@ var fieldAliases = map[string]string{
 // and returns them normalised (without ids). Either every entry is valid or
 // the error is an *InvalidError describing what is wrong.
 func DecodeSubmissions(body []byte) ([]Report, error) {
-	entries, err := splitEntries(body)
-	if err != nil {
-		return nil, err
-	}
-	reports := make([]Report, len(entries))
-	var problems []Problem
-	for i, raw := range entries {
-		sub, entryProblems := decodeSubmission(i, raw)
-		if len(entryProblems) == 0 {
-			reports[i], entryProblems = sub.Normalize(i)
+	return decodeEach(body, func(i int, raw json.RawMessage) (Report, []Problem) {
+		sub, problems := decodeSubmission(i, raw)
+		if len(problems) > 0 {
+			return Report{}, problems
 		}
-		problems = append(problems, entryProblems...)
-	}
-	if len(problems) > 0 {
-		return nil, problemsError(len(entries), problems)
-	}
-	return reports, nil
+		return sub.Normalize(i)
+	})
 }
 
 // DecodeReports reads validated reports as they travel between functions:
 // one report or an array of them, each with id and acceptance time.
 func DecodeReports(body []byte) ([]Report, error) {
+	return decodeEach(body, func(i int, raw json.RawMessage) (Report, []Problem) {
+		var r Report
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return r, []Problem{{Index: i, Message: "is not a report: " + err.Error()}}
+		}
+		return r, r.Validate(i)
+	})
+}
+
+// decodeEach decodes every entry of body, all or nothing.
+func decodeEach(body []byte, decode func(int, json.RawMessage) (Report, []Problem)) ([]Report, error) {
 	entries, err := splitEntries(body)
 	if err != nil {
 		return nil, err
@@ -78,13 +81,9 @@ func DecodeReports(body []byte) ([]Report, error) {
 	reports := make([]Report, len(entries))
 	var problems []Problem
 	for i, raw := range entries {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&reports[i]); err != nil {
-			problems = append(problems, Problem{Index: i, Message: "is not a report: " + err.Error()})
-			continue
-		}
-		problems = append(problems, reports[i].Validate(i)...)
+		var entryProblems []Problem
+		reports[i], entryProblems = decode(i, raw)
+		problems = append(problems, entryProblems...)
 	}
 	if len(problems) > 0 {
 		return nil, problemsError(len(entries), problems)

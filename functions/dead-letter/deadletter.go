@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/config"
@@ -21,14 +20,10 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 	if err != nil {
 		return nil, err
 	}
-	d := &deadLetters{store: s, log: log}
-	return &serving.Function{
-		Routes: func(r *mux.Router) {
-			r.Handle("/", serving.CloudEvents(d.handle, log)).Methods(http.MethodPost)
-		},
-		Ready: s.Ping,
-		Close: func(context.Context) error { return s.Close() },
-	}, nil
+	fn := serving.EventFunction((&deadLetters{store: s, log: log}).handle, log)
+	fn.Ready = s.Ping
+	fn.Close = func(context.Context) error { return s.Close() }
+	return fn, nil
 }
 
 type deadLetters struct {

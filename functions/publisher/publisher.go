@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
@@ -32,12 +31,9 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 		}
 		p.writers = append(p.writers, client)
 	}
-	return &serving.Function{
-		Routes: func(r *mux.Router) {
-			r.Handle("/", serving.CloudEvents(p.handle, log)).Methods(http.MethodPost)
-		},
-		Close: p.close,
-	}, nil
+	fn := serving.EventFunction(p.handle, log)
+	fn.Close = p.close
+	return fn, nil
 }
 
 type publisher struct {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
@@ -61,13 +60,9 @@ func Function(path string) serving.Builder {
 		if err != nil {
 			return nil, err
 		}
-		h := NewHandler(s)
-		return &serving.Function{
-			Routes: func(r *mux.Router) {
-				r.Handle("/", serving.CloudEvents(h.Handle, log)).Methods(http.MethodPost)
-			},
-			Ready: s.Ping,
-			Close: func(context.Context) error { return s.Close() },
-		}, nil
+		fn := serving.EventFunction(NewHandler(s).Handle, log)
+		fn.Ready = s.Ping
+		fn.Close = func(context.Context) error { return s.Close() }
+		return fn, nil
 	}
 }

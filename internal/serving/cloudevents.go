@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
@@ -21,6 +22,13 @@ import (
 // 200 with an empty body; an event is the reply, sent back in binary mode. An
 // error is answered by apierr: 4xx for the sender's fault, 503 otherwise.
 type EventHandler func(ctx context.Context, e event.Event) (*event.Event, error)
+
+// EventFunction is an HTTP function that takes CloudEvents at POST /.
+func EventFunction(handle EventHandler, log *slog.Logger) *Function {
+	return &Function{Routes: func(r *mux.Router) {
+		r.Handle("/", CloudEvents(handle, log)).Methods(http.MethodPost)
+	}}
+}
 
 // CloudEvents adapts an EventHandler to HTTP with the CloudEvents SDK's
 // binding (binary and structured mode). It reads the request itself rather
