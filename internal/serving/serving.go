@@ -38,6 +38,9 @@ const (
 	closeTimeout = 5 * time.Second
 )
 
+// Version is the commit a function was built from; ko sets it (ko.yaml).
+var Version = "dev"
+
 // Function is what a function's main builds: how it serves and what it holds.
 type Function struct {
 	// Routes mounts an HTTP function's endpoints. Exactly one of Routes and
@@ -55,8 +58,15 @@ type Function struct {
 type Builder func(ctx context.Context, env *config.Env, log *slog.Logger) (*Function, error)
 
 // Main runs a function until SIGTERM or SIGINT and exits 0 after a clean
-// drain, 1 when it could not start or stop cleanly.
+// drain, 1 when it could not start or stop cleanly. Run with the argument
+// -list-env, it prints the environment variables it reads and exits.
 func Main(build Builder) {
+	if len(os.Args) == 2 && os.Args[1] == "-list-env" {
+		for _, key := range ListEnv(build) {
+			fmt.Println(key)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	env := config.FromOS()
@@ -66,6 +76,19 @@ func Main(build Builder) {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// ListEnv builds a function from an empty environment, without serving
+// it, and returns every variable it read, the platform's too (PORT, K_SERVICE).
+func ListEnv(build Builder) []string {
+	env := config.New(func(string) (string, bool) { return "", false })
+	env.String("K_SERVICE", "")
+	env.Int("PORT", 8080, 0, 65535)
+	fn, _ := build(context.Background(), env, slog.New(slog.DiscardHandler))
+	if fn != nil && fn.Close != nil {
+		_ = fn.Close(context.Background())
+	}
+	return env.Keys()
 }
 
 // NewLogger returns the structured logger every function writes with.
@@ -86,7 +109,7 @@ func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) 
 		}
 		return fmt.Errorf("starting: %w", err)
 	}
-	log.Info("starting", "config", env)
+	log.Info("starting", "version", Version, "config", env)
 
 	lis, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
