@@ -26,8 +26,11 @@ type Latency struct {
 }
 
 // Stats reads the counters in one round trip.
-func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	pipe := s.rdb.Pipeline()
+func (s *Store) Stats(ctx context.Context) (Stats, error) { return ReadStats(ctx, s.rdb) }
+
+// ReadStats reads the counters of the store behind rdb in one round trip.
+func ReadStats(ctx context.Context, rdb *redis.Client) (Stats, error) {
+	pipe := rdb.Pipeline()
 	total := pipe.Get(ctx, KeyTotal)
 	countries := pipe.HGetAll(ctx, KeyCountryCounts)
 	weathers := pipe.HGetAll(ctx, KeyWeatherCounts)
@@ -63,4 +66,22 @@ func intMap(m map[string]string) map[string]int64 {
 		out[k] = intOrZero(v)
 	}
 	return out
+}
+
+// Percentile is the upper bound, in ms, of the histogram bucket that holds
+// the q-quantile (0 < q ≤ 1) of the latencies; -1 when the histogram is
+// empty or the quantile is past the last bound.
+func (l Latency) Percentile(q float64) int64 {
+	if l.Count == 0 {
+		return -1
+	}
+	need := int64(q*float64(l.Count) + 0.999999)
+	var seen int64
+	for _, b := range LatencyBucketsMs {
+		seen += l.Buckets[BucketField(b)]
+		if seen >= need {
+			return b
+		}
+	}
+	return -1
 }

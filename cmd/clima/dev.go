@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/clima-dev/clima/internal/local"
+)
+
+func dev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("clima dev", flag.ContinueOnError)
+	root := fs.String("root", ".", "the clima repository: manifests and Go module")
+	state := fs.String("state", ".clima", "folder for binaries, logs, store data and endpoints.json")
+	addr := fs.String("addr", "127.0.0.1:8080", "where the broker ingress listens")
+	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "how long a Service stays up without requests")
+	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
+	verbose := fs.Bool("v", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rootDir, err := filepath.Abs(*root)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(rootDir, "knative")); err != nil {
+		return fmt.Errorf("%s has no knative/ folder: run clima dev in the clima repository, or pass -root", rootDir)
+	}
+	stateDir, err := filepath.Abs(*state)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return local.Run(ctx, local.Options{
+		Root:         rootDir,
+		StateDir:     stateDir,
+		BrokerAddr:   *addr,
+		Idle:         *idle,
+		KafkaBrokers: os.Getenv("KAFKA_BROKERS"),
+		RabbitURL:    os.Getenv("RABBITMQ_URL"),
+		RedisURL:     os.Getenv("REDIS_URL"),
+		ValkeyURL:    os.Getenv("VALKEY_URL"),
+		RabbitPrefix: *rabbitPrefix,
+		Log:          log,
+	})
+}

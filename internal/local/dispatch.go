@@ -1,0 +1,497 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/segmentio/kafka-go"
+)
+
+// DispatcherStatus counts what a dispatcher did.
+type DispatcherStatus struct {
+	InFlight     int64 `json:"in_flight"`
+	Delivered    int64 `json:"delivered"`
+	DeadLettered int64 `json:"dead_lettered"`
+	Failed       int64 `json:"failed"`
+	Filtered     int64 `json:"filtered,omitempty"`
+}
+
+type counters struct {
+	inFlight, delivered, deadLettered, failed, filtered atomic.Int64
+}
+
+func (c *counters) count(o outcome) {
+	switch o {
+	case delivered:
+		c.delivered.Add(1)
+	case deadLettered:
+		c.deadLettered.Add(1)
+	default:
+		c.failed.Add(1)
+	}
+}
+
+func (c *counters) status() DispatcherStatus {
+	return DispatcherStatus{InFlight: c.inFlight.Load(), Delivered: c.delivered.Load(), DeadLettered: c.deadLettered.Load(),
+		Failed: c.failed.Load(), Filtered: c.filtered.Load()}
+}
+
+// kafkaLoop consumes topics in a consumer group and hands each record to
+// handle, up to workers at once. An offset is committed once its record and
+// every record before it in the partition are handled, so a stop or a crash
+// redelivers what was in flight and loses nothing.
+type kafkaLoop struct {
+	reader  *kafka.Reader
+	workers int
+	// handle returns false when it did not finish (the runtime is
+	// stopping): the record is then not committed.
+	handle func(ctx context.Context, m kafka.Message) bool
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[int][]*tracked // per partition, in fetch order
+}
+
+type tracked struct {
+	msg  kafka.Message
+	done bool
+}
+
+func newKafkaLoop(brokers []string, group string, topics []string, workers int, log *slog.Logger, handle func(context.Context, kafka.Message) bool) *kafkaLoop {
+	return &kafkaLoop{
+		reader: kafka.NewReader(kafka.ReaderConfig{
+			Brokers:        brokers,
+			GroupID:        group,
+			GroupTopics:    topics,
+			MinBytes:       1,
+			MaxBytes:       16 << 20,
+			MaxWait:        100 * time.Millisecond,
+			StartOffset:    kafka.FirstOffset,
+			CommitInterval: 50 * time.Millisecond,
+			QueueCapacity:  1000,
+		}),
+		workers: workers,
+		handle:  handle,
+		log:     log,
+		pending: map[int][]*tracked{},
+	}
+}
+
+func (l *kafkaLoop) run(ctx context.Context) {
+	slots := make(chan struct{}, l.workers)
+	var wg sync.WaitGroup
+	for {
+		m, err := l.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Error("fetching from Kafka", "error", err)
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		t := l.track(m)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if l.handle(ctx, m) {
+				l.complete(ctx, t)
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.reader.Close(); err != nil {
+		l.log.Warn("closing Kafka reader", "error", err)
+	}
+}
+
+func (l *kafkaLoop) track(m kafka.Message) *tracked {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := &tracked{msg: m}
+	l.pending[m.Partition] = append(l.pending[m.Partition], t)
+	return t
+}
+
+// complete marks a record handled and commits the longest handled prefix
+// of its partition.
+func (l *kafkaLoop) complete(ctx context.Context, t *tracked) {
+	l.mu.Lock()
+	t.done = true
+	queue := l.pending[t.msg.Partition]
+	var last *kafka.Message
+	for len(queue) > 0 && queue[0].done {
+		last = &queue[0].msg
+		queue = queue[1:]
+	}
+	l.pending[t.msg.Partition] = queue
+	l.mu.Unlock()
+	if last != nil {
+		if err := l.reader.CommitMessages(ctx, *last); err != nil && ctx.Err() == nil {
+			l.log.Warn("committing offset", "partition", last.Partition, "offset", last.Offset, "error", err)
+		}
+	}
+}
+
+// broker is a Knative Broker with the Kafka broker's semantics: an event is
+// answered 202 once it is appended to the Broker's topic, and each Trigger
+// is a consumer group of that topic.
+type broker struct {
+	namespace, name string
+	topic           string
+	writer          *kafka.Writer
+	log             *slog.Logger
+}
+
+func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    1000,
+		BatchBytes:   1_000_000,
+		BatchTimeout: time.Millisecond,
+		MaxAttempts:  5,
+	}
+}
+
+// maxEventBytes bounds an event at the ingress.
+const maxEventBytes = 16 << 20
+
+func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "the broker ingress takes POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
+		return
+	}
+	if err := b.append(r.Context(), e); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// append writes an event to the Broker's topic, keyed by its id.
+func (b *broker) append(ctx context.Context, e *event.Event) error {
+	value, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding event: %w", err)
+	}
+	if err := b.writer.WriteMessages(ctx, kafka.Message{Key: []byte(e.ID()), Value: value}); err != nil {
+		return fmt.Errorf("appending to %s: %w", b.topic, err)
+	}
+	return nil
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": message})
+}
+
+// trigger dispatches the Broker's events that pass its filter to its
+// subscriber, and sends replies back into the Broker.
+type trigger struct {
+	name       string
+	filter     map[string]string
+	subscriber string
+	policy     policy
+	broker     *broker
+	sender     *sender
+	counters
+}
+
+func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
+	var e event.Event
+	if err := json.Unmarshal(m.Value, &e); err != nil {
+		t.broker.log.Error("undecodable record on the broker topic", "offset", m.Offset, "error", err)
+		return true
+	}
+	if !matches(&e, t.filter) {
+		t.filtered.Add(1)
+		return true
+	}
+	t.inFlight.Add(1)
+	defer t.inFlight.Add(-1)
+	reply, result := t.sender.deliver(ctx, t.subscriber, &e, t.policy)
+	if ctx.Err() != nil {
+		return false
+	}
+	if reply != nil {
+		for try := 1; ; try++ {
+			err := t.broker.append(ctx, reply)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			t.broker.log.Warn("sending a reply back into the broker", "trigger", t.name, "try", try, "error", err)
+			time.Sleep(t.policy.backoff(min(try, 6)))
+		}
+	}
+	t.count(result)
+	return true
+}
+
+// matches applies a Trigger's exact-match attribute filter.
+func matches(e *event.Event, filter map[string]string) bool {
+	for k, want := range filter {
+		var got string
+		switch k {
+		case "type":
+			got = e.Type()
+		case "source":
+			got = e.Source()
+		case "subject":
+			got = e.Subject()
+		case "id":
+			got = e.ID()
+		case "dataschema":
+			got = e.DataSchema()
+		case "datacontenttype":
+			got = e.DataContentType()
+		default:
+			v, ok := e.Extensions()[k]
+			if !ok {
+				return false
+			}
+			got = fmt.Sprint(v)
+		}
+		if want != "" && got != want {
+			return false
+		}
+	}
+	return true
+}
+
+// kafkaSource delivers the records of its topics as the KafkaSource does.
+type kafkaSource struct {
+	namespace, name string
+	sink            string
+	policy          policy
+	sender          *sender
+	counters
+}
+
+var notAlnum = regexp.MustCompile(`[^a-z0-9]`)
+
+// toEvent makes of a record the CloudEvent the KafkaSource sends: the record
+// itself when it is a CloudEvent, else a dev.knative.kafka.event.
+func (s *kafkaSource) toEvent(m kafka.Message) (*event.Event, error) {
+	headers := map[string]string{}
+	for _, h := range m.Headers {
+		headers[strings.ToLower(h.Key)] = string(h.Value)
+	}
+	if headers["ce_specversion"] != "" || strings.HasPrefix(headers["content-type"], "application/cloudevents") {
+		return recordAsCloudEvent(m, headers)
+	}
+	e := event.New()
+	e.SetID(fmt.Sprintf("partition:%d/offset:%d", m.Partition, m.Offset))
+	e.SetSource(fmt.Sprintf("/apis/v1/namespaces/%s/kafkasources/%s#%s", s.namespace, s.name, m.Topic))
+	e.SetType("dev.knative.kafka.event")
+	e.SetSubject(fmt.Sprintf("partition:%d#%d", m.Partition, m.Offset))
+	if !m.Time.IsZero() {
+		e.SetTime(m.Time)
+	}
+	if m.Key != nil {
+		e.SetExtension("key", string(m.Key))
+		e.SetExtension("partitionkey", string(m.Key))
+	}
+	for name, value := range headers {
+		if name == "content-type" {
+			continue
+		}
+		if ext := "kafkaheader" + notAlnum.ReplaceAllString(name, ""); len(ext) <= 20 {
+			e.SetExtension(ext, value)
+		}
+	}
+	e.SetDataContentType(headers["content-type"])
+	e.DataEncoded = m.Value
+	return &e, nil
+}
+
+// recordAsCloudEvent reads a record written as a CloudEvent (binary mode:
+// ce_ headers; structured mode: the JSON event as value).
+func recordAsCloudEvent(m kafka.Message, headers map[string]string) (*event.Event, error) {
+	if headers["ce_specversion"] == "" {
+		var e event.Event
+		if err := json.Unmarshal(m.Value, &e); err != nil {
+			return nil, err
+		}
+		return &e, nil
+	}
+	e := event.New()
+	e.SetID(headers["ce_id"])
+	e.SetSource(headers["ce_source"])
+	e.SetType(headers["ce_type"])
+	for name, value := range headers {
+		attr, ok := strings.CutPrefix(name, "ce_")
+		if !ok || attr == "specversion" || attr == "id" || attr == "source" || attr == "type" {
+			continue
+		}
+		switch attr {
+		case "subject":
+			e.SetSubject(value)
+		case "time":
+			if t, err := time.Parse(time.RFC3339Nano, value); err == nil {
+				e.SetTime(t)
+			}
+		default:
+			e.SetExtension(attr, value)
+		}
+	}
+	e.SetDataContentType(headers["content-type"])
+	e.DataEncoded = m.Value
+	return &e, e.Validate()
+}
+
+func (s *kafkaSource) handle(ctx context.Context, m kafka.Message) bool {
+	e, err := s.toEvent(m)
+	if err != nil {
+		s.failed.Add(1)
+		return true
+	}
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	_, result := s.sender.deliver(ctx, s.sink, e, s.policy)
+	if ctx.Err() != nil {
+		return false
+	}
+	s.count(result)
+	return true
+}
+
+// rabbitSource delivers the messages of a queue as the RabbitmqSource does:
+// prefetch 100, parallelism workers, ack after a 2xx, and otherwise, once
+// its retries are spent, a nack without requeue (the queue's dead-letter
+// exchange keeps the message).
+type rabbitSource struct {
+	namespace, name string
+	url, queue      string
+	parallelism     int
+	sink            string
+	policy          policy
+	sender          *sender
+	log             *slog.Logger
+	counters
+}
+
+func (s *rabbitSource) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.consume(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("RabbitMQ consumer stopped; reconnecting", "queue", s.queue, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *rabbitSource) consume(ctx context.Context) error {
+	conn, err := amqp.DialConfig(s.url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Heartbeat: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Qos(100, 0, false); err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(s.queue, "clima-dev-"+s.name, false, false, false, false, nil)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for range s.parallelism {
+		wg.Go(func() {
+			for d := range deliveries {
+				if !s.handle(ctx, d) {
+					return
+				}
+			}
+		})
+	}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	select {
+	case <-ctx.Done():
+		// Unacked messages go back to the queue when the connection closes.
+		_ = conn.Close()
+		wg.Wait()
+		return ctx.Err()
+	case err := <-closed:
+		wg.Wait()
+		if err == nil {
+			return errors.New("connection closed")
+		}
+		return err
+	}
+}
+
+// handle delivers one message; false when the runtime is stopping.
+func (s *rabbitSource) handle(ctx context.Context, d amqp.Delivery) bool {
+	e := event.New()
+	id := d.MessageId
+	if id == "" {
+		id = uuid.NewString()
+	}
+	e.SetID(id)
+	e.SetSubject(id)
+	e.SetSource(fmt.Sprintf("/apis/v1/namespaces/%s/rabbitmqsources/%s#%s", s.namespace, s.name, s.queue))
+	e.SetType("dev.knative.rabbitmq.event")
+	if !d.Timestamp.IsZero() {
+		e.SetTime(d.Timestamp)
+	}
+	e.SetDataContentType(d.ContentType)
+	e.DataEncoded = d.Body
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	_, result := s.sender.deliver(ctx, s.sink, &e, s.policy)
+	if ctx.Err() != nil {
+		return false
+	}
+	s.count(result)
+	if result == delivered {
+		_ = d.Ack(false)
+	} else {
+		_ = d.Nack(false, false)
+	}
+	return true
+}

@@ -1,0 +1,305 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// kafkaInfra is the Kafka the runtime uses: embedded unless KAFKA_BROKERS
+// names one.
+type kafkaInfra struct {
+	brokers []string
+	cluster *kfake.Cluster
+}
+
+func startKafka(ctx context.Context, external string, topics []kafka.TopicConfig, log *slog.Logger) (*kafkaInfra, error) {
+	k := &kafkaInfra{}
+	if external != "" {
+		k.brokers = strings.Split(external, ",")
+		log.Info("using Kafka", "brokers", external)
+	} else {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, "127.0.0.1:0")
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("starting embedded Kafka: %w", err)
+		}
+		k.cluster, k.brokers = cluster, cluster.ListenAddrs()
+		log.Info("started embedded Kafka", "addr", k.brokers[0])
+	}
+	client := &kafka.Client{Addr: kafka.TCP(k.brokers...), Timeout: 10 * time.Second}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
+	if err != nil {
+		k.close()
+		return nil, fmt.Errorf("creating Kafka topics: %w", err)
+	}
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			k.close()
+			return nil, fmt.Errorf("creating Kafka topic %s: %w", topic, err)
+		}
+	}
+	return k, nil
+}
+
+func (k *kafkaInfra) close() {
+	if k.cluster != nil {
+		k.cluster.Close()
+	}
+}
+
+// rabbitInfra is the RabbitMQ server: the one at RABBITMQ_URL or on
+// 127.0.0.1:5672, started when it is installed and not running.
+type rabbitInfra struct {
+	url     string
+	started bool // by this runtime, so it stops it too
+}
+
+func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitInfra, error) {
+	r := &rabbitInfra{url: rawURL}
+	if r.url == "" {
+		r.url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	if dialRabbit(r.url) == nil {
+		return r, nil
+	}
+	server, err := exec.LookPath("rabbitmq-server")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/sbin/rabbitmq-server"); statErr != nil {
+			return nil, fmt.Errorf("RabbitMQ at %s does not answer and rabbitmq-server is not installed: run `make deps` or set RABBITMQ_URL", redact(r.url))
+		}
+		server = "/usr/sbin/rabbitmq-server"
+	}
+	log.Info("starting RabbitMQ", "server", server)
+	if out, err := exec.CommandContext(ctx, server, "-detached").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("starting RabbitMQ: %v: %s", err, out)
+	}
+	r.started = true
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		err := dialRabbit(r.url)
+		if err == nil {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("RabbitMQ did not answer within 90s: %w", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func dialRabbit(rawURL string) error {
+	conn, err := amqp.DialConfig(rawURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func (r *rabbitInfra) close(log *slog.Logger) {
+	if !r.started {
+		return
+	}
+	ctl := "rabbitmqctl"
+	if _, err := exec.LookPath(ctl); err != nil {
+		ctl = "/usr/sbin/rabbitmqctl"
+	}
+	if out, err := exec.Command(ctl, "stop").CombinedOutput(); err != nil {
+		log.Error("stopping RabbitMQ", "error", err, "output", string(out))
+		return
+	}
+	log.Info("stopped RabbitMQ")
+}
+
+// declareTopology declares the queues, exchanges and bindings of
+// rabbit-source/, as the Messaging Topology Operator does, with prefix
+// before every name (so that runtimes sharing a server do not mix).
+func declareTopology(rawURL, prefix string, set *manifest.Set) error {
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		return fmt.Errorf("connecting to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	for _, e := range set.Exchanges {
+		if err := ch.ExchangeDeclare(prefix+e.Spec.Name, e.Spec.Type, e.Spec.Durable, false, false, false, nil); err != nil {
+			return fmt.Errorf("declaring exchange %s: %w", e.Spec.Name, err)
+		}
+	}
+	for _, q := range set.Queues {
+		args := amqp.Table{}
+		for k, v := range q.Spec.Arguments {
+			if s, ok := v.(string); ok && (k == "x-dead-letter-exchange" || k == "x-dead-letter-routing-key") {
+				v = prefix + s
+			}
+			args[k] = v
+		}
+		if q.Spec.Type != "" {
+			args["x-queue-type"] = q.Spec.Type
+		}
+		if _, err := ch.QueueDeclare(prefix+q.Spec.Name, q.Spec.Durable, false, false, false, args); err != nil {
+			return fmt.Errorf("declaring queue %s (delete it if it was declared with other arguments): %w", prefix+q.Spec.Name, err)
+		}
+	}
+	for _, b := range set.Bindings {
+		if err := ch.QueueBind(prefix+b.Spec.Destination, prefix+b.Spec.RoutingKey, prefix+b.Spec.Source, false, nil); err != nil {
+			return fmt.Errorf("binding %s: %w", b.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+// deleteTopology removes what declareTopology declared under a prefix.
+func deleteTopology(rawURL, prefix string, set *manifest.Set) {
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return
+	}
+	for _, q := range set.Queues {
+		_, _ = ch.QueueDelete(prefix+q.Spec.Name, false, false, false)
+	}
+	for _, e := range set.Exchanges {
+		_ = ch.ExchangeDelete(prefix+e.Spec.Name, false, false)
+	}
+}
+
+// keyValue is a Redis or Valkey server: found at a URL, or started here.
+type keyValue struct {
+	name     string // the StatefulSet it stands in for
+	addr     string
+	password string
+	cmd      *exec.Cmd
+	binary   string
+}
+
+// URL is the server's address with its password, for clients and clima stats.
+func (kv *keyValue) URL() string {
+	u := url.URL{Scheme: "redis", Host: kv.addr}
+	if kv.password != "" {
+		u.User = url.UserPassword("", kv.password)
+	}
+	return u.String()
+}
+
+// startKeyValue uses the server at rawURL, or starts one for the StatefulSet
+// name: valkey-server for "valkey" when installed, redis-server otherwise,
+// with append-only persistence under dir and a random password.
+func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logger) (*keyValue, error) {
+	kv := &keyValue{name: name}
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("%s URL: %w", name, err)
+		}
+		kv.addr = u.Host
+		kv.password, _ = u.User.Password()
+		return kv, pingKeyValue(ctx, kv)
+	}
+	kv.binary = "redis-server"
+	if name == "valkey" {
+		if _, err := exec.LookPath("valkey-server"); err == nil {
+			kv.binary = "valkey-server"
+		}
+	}
+	path, err := exec.LookPath(kv.binary)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not installed: run `make deps` (or apt-get install redis-server), or set %s_URL", kv.binary, strings.ToUpper(name))
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, name)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
+	kv.password = randomHex(16)
+	kv.cmd = exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
+		"--requirepass", kv.password, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(data, "server.log"))
+	kv.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := kv.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", kv.binary, err)
+	}
+	if err := pingKeyValue(ctx, kv); err != nil {
+		kv.close()
+		return nil, err
+	}
+	log.Info("started "+kv.binary, "stands_in_for", name, "addr", kv.addr, "data", data)
+	return kv, nil
+}
+
+func pingKeyValue(ctx context.Context, kv *keyValue) error {
+	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
+	defer client.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := client.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s at %s does not answer: %w", kv.name, kv.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (kv *keyValue) close() {
+	if kv.cmd == nil || kv.cmd.Process == nil {
+		return
+	}
+	_ = kv.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = kv.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = kv.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redact hides the password of a URL.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,590 @@
+// Package local runs clima on one machine from the same manifests a cluster
+// runs (knative/, kafka-source/, rabbit-source/): every Knative Service as
+// its own process of the real function binary, started on its first request
+// and stopped when idle; the Broker with the Kafka broker's semantics on an
+// embedded Kafka; the Triggers, the KafkaSource and the RabbitmqSource as
+// dispatchers with their delivery specs; real RabbitMQ, Redis and Valkey.
+// `clima dev` runs it.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// Options configure a local runtime.
+type Options struct {
+	// Root is the repository: the manifests and the Go module.
+	Root string
+	// StateDir holds binaries, logs, store data and endpoints.json.
+	StateDir string
+	// BrokerAddr is where the broker ingress listens (127.0.0.1:8080).
+	BrokerAddr string
+	// Idle is how long a Service stays up without requests.
+	Idle time.Duration
+	// KafkaBrokers, RabbitURL, RedisURL, ValkeyURL name servers to use
+	// instead of starting them (KAFKA_BROKERS, RABBITMQ_URL, …).
+	KafkaBrokers, RabbitURL, RedisURL, ValkeyURL string
+	// RabbitPrefix is put before every queue and exchange name, so that
+	// runtimes sharing a RabbitMQ server do not mix (tests use it).
+	RabbitPrefix string
+	Log          *slog.Logger
+}
+
+// Endpoints is what endpoints.json holds: where everything listens.
+type Endpoints struct {
+	Broker   string            `json:"broker"`
+	Services map[string]string `json:"services"`
+	Redis    string            `json:"redis"`
+	Valkey   string            `json:"valkey"`
+	RabbitMQ string            `json:"rabbitmq"`
+	Kafka    string            `json:"kafka"`
+	Status   string            `json:"status"`
+}
+
+// EndpointsFile is the name of the endpoints file in the state folder.
+const EndpointsFile = "endpoints.json"
+
+// Status is what GET /status answers.
+type Status struct {
+	Services    map[string]ServiceStatus    `json:"services"`
+	Dispatchers map[string]DispatcherStatus `json:"dispatchers"`
+	// Servers are the PIDs of the servers the runtime started.
+	Servers map[string]int `json:"servers"`
+}
+
+type runtime struct {
+	opts       Options
+	set        *manifest.Set
+	log        *slog.Logger
+	kafka      *kafkaInfra
+	rabbit     *rabbitInfra
+	stores     map[string]*keyValue // by StatefulSet name
+	services   map[string]*service
+	brokers    map[string]*broker // by "namespace/name"
+	triggers   []*trigger
+	kSources   []*kafkaSource
+	rSources   []*rabbitSource
+	loops      []*kafkaLoop
+	ingress    *http.Server
+	brokerURL  string
+	dispatchWG sync.WaitGroup
+}
+
+// Run starts everything, writes endpoints.json, and runs until ctx ends;
+// then it stops everything it started.
+func Run(ctx context.Context, opts Options) error {
+	log := opts.Log
+	set, err := manifest.Load(opts.Root, manifest.Dirs...)
+	if err != nil {
+		return err
+	}
+	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*keyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel() // the dispatchers stop first
+		r.stop()
+	}()
+	if err := r.start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	return nil
+}
+
+func (r *runtime) start(ctx context.Context) error {
+	for _, dir := range []string{"bin", "logs", "data"} {
+		if err := os.MkdirAll(filepath.Join(r.opts.StateDir, dir), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := r.build(ctx); err != nil {
+		return err
+	}
+
+	var err error
+	if r.kafka, err = startKafka(ctx, r.opts.KafkaBrokers, r.topics(), r.log); err != nil {
+		return err
+	}
+	if r.rabbit, err = startRabbit(ctx, r.opts.RabbitURL, r.log); err != nil {
+		return err
+	}
+	if err := declareTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set); err != nil {
+		return err
+	}
+	for _, ss := range r.set.StatefulSets {
+		url := map[string]string{"redis": r.opts.RedisURL, "valkey": r.opts.ValkeyURL}[ss.Name]
+		kv, err := startKeyValue(ctx, ss.Name, url, filepath.Join(r.opts.StateDir, "data"), r.log)
+		if err != nil {
+			return err
+		}
+		r.stores[ss.Name] = kv
+	}
+
+	lis, err := net.Listen("tcp", r.opts.BrokerAddr)
+	if err != nil {
+		return fmt.Errorf("listening for the broker ingress on %s: %w", r.opts.BrokerAddr, err)
+	}
+	r.brokerURL = "http://" + lis.Addr().String()
+	for _, b := range r.set.Brokers {
+		r.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, topic: brokerTopic(b.Namespace, b.Name),
+			writer: newBrokerWriter(r.kafka.brokers, brokerTopic(b.Namespace, b.Name)), log: r.log}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", r.serveStatus)
+	mux.HandleFunc("/", r.routeBroker)
+	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = r.ingress.Serve(lis) }()
+
+	for _, s := range r.set.Services {
+		svc := newService(s.Name, filepath.Join(r.opts.StateDir, "bin", s.Name), nil, isGRPC(s), r.opts.Idle, filepath.Join(r.opts.StateDir, "logs"), r.log)
+		if err := svc.listen("127.0.0.1:0"); err != nil {
+			return err
+		}
+		r.services[s.Name] = svc
+	}
+	rewrite := r.rewriter()
+	secrets, err := r.secrets()
+	if err != nil {
+		return err
+	}
+	for _, s := range r.set.Services {
+		env, err := r.serviceEnv(s, rewrite, secrets)
+		if err != nil {
+			return err
+		}
+		r.services[s.Name].env = env
+	}
+
+	if err := r.startDispatchers(ctx); err != nil {
+		return err
+	}
+	return r.writeEndpoints()
+}
+
+// build compiles every Service's ko:// main package with go build (cached).
+func (r *runtime) build(ctx context.Context) error {
+	args := []string{"build", "-o", filepath.Join(r.opts.StateDir, "bin") + "/"}
+	for _, s := range r.set.Services {
+		importPath, ok := manifest.ImportPath(s)
+		if !ok {
+			return fmt.Errorf("Service %s: image is not a ko:// reference", s.Name)
+		}
+		if path.Base(importPath) != s.Name {
+			return fmt.Errorf("Service %s: its package %s must be named after it", s.Name, importPath)
+		}
+		args = append(args, importPath)
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = r.opts.Root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the functions: %v\n%s", err, out)
+	}
+	r.log.Info("built the functions", "count", len(r.set.Services), "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func brokerTopic(namespace, name string) string { return "knative-broker-" + namespace + "-" + name }
+
+// topics are the KafkaTopics of kafka-source/ and one topic per Broker.
+func (r *runtime) topics() []kafka.TopicConfig {
+	var topics []kafka.TopicConfig
+	for _, t := range r.set.KafkaTopics {
+		topics = append(topics, kafka.TopicConfig{Topic: t.Name(), NumPartitions: int(t.Spec.Partitions), ReplicationFactor: 1})
+	}
+	for _, b := range r.set.Brokers {
+		partitions := 1
+		for _, c := range r.set.ConfigMaps {
+			if b.Spec.Config != nil && c.Name == b.Spec.Config.Name && c.Namespace == b.Spec.Config.Namespace {
+				if n, err := strconv.Atoi(c.Data["default.topic.partitions"]); err == nil {
+					partitions = n
+				}
+			}
+		}
+		topics = append(topics, kafka.TopicConfig{Topic: brokerTopic(b.Namespace, b.Name), NumPartitions: partitions, ReplicationFactor: 1})
+	}
+	return topics
+}
+
+func isGRPC(s *servingv1.Service) bool {
+	for _, c := range s.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "h2c" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rewriter maps the cluster's DNS names in a manifest's env to where the
+// same things listen here.
+func (r *runtime) rewriter() *strings.Replacer {
+	pairs := map[string]string{}
+	hosts := func(name, namespace string) []string {
+		return []string{name + "." + namespace + ".svc.cluster.local", name + "." + namespace + ".svc"}
+	}
+	for name, svc := range r.services {
+		local := strings.TrimPrefix(svc.url, "http://")
+		for _, h := range hosts(name, r.set.Service(name).Namespace) {
+			pairs[h+":80"] = local
+			pairs["http://"+h] = svc.url
+		}
+	}
+	for _, ks := range r.set.K8sServices {
+		kv, ok := r.stores[ks.Name]
+		if !ok {
+			continue
+		}
+		for _, p := range ks.Spec.Ports {
+			for _, h := range hosts(ks.Name, ks.Namespace) {
+				pairs[h+":"+strconv.Itoa(int(p.Port))] = kv.addr
+			}
+		}
+	}
+	for _, k := range r.set.Kafkas {
+		for _, h := range hosts(k.Metadata.Name+"-kafka-bootstrap", k.Metadata.Namespace) {
+			pairs[h+":9092"] = strings.Join(r.kafka.brokers, ",")
+		}
+	}
+	rabbitHost := hostPort(r.rabbit.url)
+	for _, c := range r.set.RabbitClusters {
+		for _, h := range hosts(c.Metadata.Name, c.Metadata.Namespace) {
+			pairs[h+":5672"] = rabbitHost
+		}
+	}
+	for _, h := range []string{"kafka-broker-ingress.knative-eventing.svc.cluster.local", "broker-ingress.knative-eventing.svc.cluster.local"} {
+		pairs["http://"+h] = r.brokerURL
+	}
+	patterns := make([]string, 0, len(pairs))
+	for p := range pairs {
+		patterns = append(patterns, p)
+	}
+	// Longer patterns first: the replacer prefers earlier arguments.
+	sort.Slice(patterns, func(i, j int) bool { return len(patterns[i]) > len(patterns[j]) })
+	args := make([]string, 0, 2*len(patterns))
+	for _, p := range patterns {
+		args = append(args, p, pairs[p])
+	}
+	return strings.NewReplacer(args...)
+}
+
+// secrets gives every Secret key the manifests reference its local value:
+// a store's password is the password of the server standing in for it; a
+// RabbitMQ user's credentials are those of the local RabbitMQ URL.
+func (r *runtime) secrets() (map[string]string, error) {
+	values := map[string]string{}
+	for _, ss := range r.set.StatefulSets {
+		kv := r.stores[ss.Name]
+		for _, c := range ss.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					values[e.ValueFrom.SecretKeyRef.Name+"/"+e.ValueFrom.SecretKeyRef.Key] = kv.password
+				}
+			}
+		}
+	}
+	user, password := rabbitCredentials(r.rabbit.url)
+	for _, u := range r.set.RabbitUsers {
+		if s := u.Spec.ImportCredentialsSecret; s != nil {
+			values[s.Name+"/username"] = user
+			values[s.Name+"/password"] = password
+		}
+	}
+	return values, nil
+}
+
+// serviceEnv is a Service's environment here: its manifest's, with cluster
+// names rewritten and Secrets resolved, and what Knative sets.
+func (r *runtime) serviceEnv(s *servingv1.Service, rewrite *strings.Replacer, secrets map[string]string) ([]string, error) {
+	env := []string{"K_SERVICE=" + s.Name, "K_CONFIGURATION=" + s.Name, "K_REVISION=" + s.Name + "-00001"}
+	names := map[string]bool{}
+	for _, q := range r.set.Queues {
+		names[q.Spec.Name] = true
+	}
+	for _, e := range r.set.Exchanges {
+		names[e.Spec.Name] = true
+	}
+	for _, c := range s.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			var value string
+			switch {
+			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+				ref := e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+				v, ok := secrets[ref]
+				if !ok {
+					return nil, fmt.Errorf("Service %s: no local value for Secret key %s", s.Name, ref)
+				}
+				value = v
+			case names[e.Value] && r.opts.RabbitPrefix != "":
+				value = r.opts.RabbitPrefix + e.Value
+			default:
+				value = rewrite.Replace(e.Value)
+			}
+			env = append(env, e.Name+"="+value)
+		}
+	}
+	return env, nil
+}
+
+// resolve gives a destination's local URL.
+func (r *runtime) resolve(d *duckv1.Destination) (string, error) {
+	if d == nil {
+		return "", nil
+	}
+	if d.Ref != nil {
+		if d.Ref.Kind != "Service" {
+			return "", fmt.Errorf("destination %s %s: only Knative Services are supported locally", d.Ref.Kind, d.Ref.Name)
+		}
+		svc, ok := r.services[d.Ref.Name]
+		if !ok {
+			return "", fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
+		}
+		url := svc.url
+		if d.URI != nil {
+			url += d.URI.Path
+		}
+		return url, nil
+	}
+	if d.URI != nil {
+		return d.URI.String(), nil
+	}
+	return "", errors.New("destination has neither ref nor uri")
+}
+
+func (r *runtime) startDispatchers(ctx context.Context) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}}
+	send := &sender{client: client, log: r.log}
+	for _, t := range r.set.Triggers {
+		b, ok := r.brokers[t.Namespace+"/"+t.Spec.Broker]
+		if !ok {
+			return fmt.Errorf("Trigger %s: Broker %s does not exist", t.Name, t.Spec.Broker)
+		}
+		subscriber, err := r.resolve(&t.Spec.Subscriber)
+		if err != nil {
+			return fmt.Errorf("Trigger %s: %w", t.Name, err)
+		}
+		delivery := t.Spec.Delivery
+		if delivery == nil {
+			for _, broker := range r.set.Brokers {
+				if broker.Name == t.Spec.Broker {
+					delivery = broker.Spec.Delivery
+				}
+			}
+		}
+		var deadLetter string
+		if delivery != nil {
+			if deadLetter, err = r.resolve(delivery.DeadLetterSink); err != nil {
+				return fmt.Errorf("Trigger %s: %w", t.Name, err)
+			}
+		}
+		p, err := newPolicy(delivery, deadLetter, knativeRetryable)
+		if err != nil {
+			return fmt.Errorf("Trigger %s: %w", t.Name, err)
+		}
+		filter := map[string]string{}
+		if t.Spec.Filter != nil {
+			filter = t.Spec.Filter.Attributes
+		}
+		tr := &trigger{name: t.Name, filter: filter, subscriber: subscriber, policy: p, broker: b, sender: send}
+		r.triggers = append(r.triggers, tr)
+		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, "knative-trigger-"+t.Namespace+"-"+t.Name, []string{b.topic}, 256, r.log, tr.handle))
+	}
+	for _, ks := range r.set.KafkaSources {
+		sink, err := r.resolve(&ks.Spec.Sink)
+		if err != nil {
+			return fmt.Errorf("KafkaSource %s: %w", ks.Metadata.Name, err)
+		}
+		var deadLetter string
+		if ks.Spec.Delivery != nil {
+			if deadLetter, err = r.resolve(ks.Spec.Delivery.DeadLetterSink); err != nil {
+				return fmt.Errorf("KafkaSource %s: %w", ks.Metadata.Name, err)
+			}
+		}
+		p, err := newPolicy(ks.Spec.Delivery, deadLetter, knativeRetryable)
+		if err != nil {
+			return err
+		}
+		src := &kafkaSource{namespace: ks.Metadata.Namespace, name: ks.Metadata.Name, sink: sink, policy: p, sender: send}
+		r.kSources = append(r.kSources, src)
+		workers := 256
+		if ks.Spec.Ordering != "unordered" {
+			workers = 1 // ordered: one record at a time
+		}
+		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, ks.Spec.ConsumerGroup, ks.Spec.Topics, workers, r.log, src.handle))
+	}
+	for _, rs := range r.set.RabbitmqSources {
+		sink, err := r.resolve(&rs.Spec.Sink)
+		if err != nil {
+			return fmt.Errorf("RabbitmqSource %s: %w", rs.Metadata.Name, err)
+		}
+		p, err := newPolicy(rs.Spec.Delivery, "", rabbitRetryable)
+		if err != nil {
+			return err
+		}
+		parallelism := 1
+		if rs.Spec.Resources.Parallelism != nil {
+			parallelism = *rs.Spec.Resources.Parallelism
+		}
+		r.rSources = append(r.rSources, &rabbitSource{namespace: rs.Metadata.Namespace, name: rs.Metadata.Name, url: r.rabbit.url,
+			queue: r.opts.RabbitPrefix + rs.Spec.Resources.QueueName, parallelism: parallelism, sink: sink, policy: p, sender: send, log: r.log})
+	}
+	for _, l := range r.loops {
+		r.dispatchWG.Go(func() { l.run(ctx) })
+	}
+	for _, s := range r.rSources {
+		r.dispatchWG.Go(func() { s.run(ctx) })
+	}
+	return nil
+}
+
+func (r *runtime) routeBroker(w http.ResponseWriter, req *http.Request) {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	if len(parts) == 2 {
+		if b, ok := r.brokers[parts[0]+"/"+parts[1]]; ok {
+			b.ServeHTTP(w, req)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no broker at "+req.URL.Path+"; the brokers are at /<namespace>/<name>")
+}
+
+func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(r.status())
+}
+
+func (r *runtime) status() Status {
+	st := Status{Services: map[string]ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}}
+	for name, s := range r.services {
+		st.Services[name] = s.status()
+	}
+	for _, t := range r.triggers {
+		st.Dispatchers["trigger/"+t.name] = t.status()
+	}
+	for _, s := range r.kSources {
+		st.Dispatchers["kafkasource/"+s.name] = s.status()
+	}
+	for _, s := range r.rSources {
+		st.Dispatchers["rabbitmqsource/"+s.name] = s.status()
+	}
+	for name, kv := range r.stores {
+		if kv.cmd != nil && kv.cmd.Process != nil {
+			st.Servers[name] = kv.cmd.Process.Pid
+		}
+	}
+	return st
+}
+
+func (r *runtime) writeEndpoints() error {
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.url, Kafka: strings.Join(r.kafka.brokers, ","), Status: r.brokerURL + "/status"}
+	for _, b := range r.brokers {
+		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
+	}
+	for name, s := range r.services {
+		e.Services[name] = s.url
+	}
+	if kv, ok := r.stores["redis"]; ok {
+		e.Redis = kv.URL()
+	}
+	if kv, ok := r.stores["valkey"]; ok {
+		e.Valkey = kv.URL()
+	}
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.opts.StateDir, EndpointsFile), append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(e.Services))
+	for n := range e.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Printf("clima dev is running\n  broker ingress  %s\n", e.Broker)
+	for _, n := range names {
+		fmt.Printf("  %-15s %s\n", n, e.Services[n])
+	}
+	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
+		redact(e.Redis), redact(e.Valkey), redact(e.RabbitMQ), e.Kafka, e.Status)
+	fmt.Printf("endpoints written to %s; Ctrl-C stops everything\n", filepath.Join(r.opts.StateDir, EndpointsFile))
+	return nil
+}
+
+// stop stops, in order, the dispatchers, the Services (each drains), the
+// ingress and the servers the runtime started.
+func (r *runtime) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r.dispatchWG.Wait()
+	var wg sync.WaitGroup
+	stopped := 0
+	for _, s := range r.services {
+		stopped += len(s.status().PIDs)
+		wg.Go(func() { s.stop(ctx) })
+	}
+	wg.Wait()
+	if r.ingress != nil {
+		_ = r.ingress.Shutdown(ctx)
+	}
+	for _, b := range r.brokers {
+		_ = b.writer.Close()
+	}
+	for _, kv := range r.stores {
+		if kv.cmd != nil {
+			stopped++
+		}
+		kv.close()
+	}
+	if r.kafka != nil {
+		r.kafka.close()
+	}
+	if r.rabbit != nil {
+		if r.opts.RabbitPrefix != "" {
+			deleteTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set)
+		}
+		r.rabbit.close(r.log)
+	}
+	fmt.Printf("clima dev stopped: %d processes it had started are stopped, nothing is left running\n", stopped)
+}
+
+func hostPort(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+func rabbitCredentials(rawURL string) (string, string) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return "guest", "guest"
+	}
+	password, _ := u.User.Password()
+	return u.User.Username(), password
+}
