@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -215,5 +214,3 @@ func (s *sender) send(ctx context.Context, target string, e *event.Event, timeou
 	a.reply = reply
 	return a
 }
-
-var errStopped = errors.New("stopped")

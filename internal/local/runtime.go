@@ -190,10 +190,10 @@ func (r *runtime) build(ctx context.Context) error {
 	for _, s := range r.set.Services {
 		importPath, ok := manifest.ImportPath(s)
 		if !ok {
-			return fmt.Errorf("Service %s: image is not a ko:// reference", s.Name)
+			return fmt.Errorf("service %s: image is not a ko:// reference", s.Name)
 		}
 		if path.Base(importPath) != s.Name {
-			return fmt.Errorf("Service %s: its package %s must be named after it", s.Name, importPath)
+			return fmt.Errorf("service %s: its package %s must be named after it", s.Name, importPath)
 		}
 		args = append(args, importPath)
 	}
@@ -336,7 +336,7 @@ func (r *runtime) serviceEnv(s *servingv1.Service, rewrite *strings.Replacer, se
 				ref := e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
 				v, ok := secrets[ref]
 				if !ok {
-					return nil, fmt.Errorf("Service %s: no local value for Secret key %s", s.Name, ref)
+					return nil, fmt.Errorf("service %s: no local value for Secret key %s", s.Name, ref)
 				}
 				value = v
 			case names[e.Value] && r.opts.RabbitPrefix != "":
@@ -381,11 +381,11 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 	for _, t := range r.set.Triggers {
 		b, ok := r.brokers[t.Namespace+"/"+t.Spec.Broker]
 		if !ok {
-			return fmt.Errorf("Trigger %s: Broker %s does not exist", t.Name, t.Spec.Broker)
+			return fmt.Errorf("trigger %s: Broker %s does not exist", t.Name, t.Spec.Broker)
 		}
 		subscriber, err := r.resolve(&t.Spec.Subscriber)
 		if err != nil {
-			return fmt.Errorf("Trigger %s: %w", t.Name, err)
+			return fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
 		delivery := t.Spec.Delivery
 		if delivery == nil {
@@ -398,12 +398,12 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		var deadLetter string
 		if delivery != nil {
 			if deadLetter, err = r.resolve(delivery.DeadLetterSink); err != nil {
-				return fmt.Errorf("Trigger %s: %w", t.Name, err)
+				return fmt.Errorf("trigger %s: %w", t.Name, err)
 			}
 		}
 		p, err := newPolicy(delivery, deadLetter, knativeRetryable)
 		if err != nil {
-			return fmt.Errorf("Trigger %s: %w", t.Name, err)
+			return fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
 		filter := map[string]string{}
 		if t.Spec.Filter != nil {
@@ -416,12 +416,12 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 	for _, ks := range r.set.KafkaSources {
 		sink, err := r.resolve(&ks.Spec.Sink)
 		if err != nil {
-			return fmt.Errorf("KafkaSource %s: %w", ks.Metadata.Name, err)
+			return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
 		}
 		var deadLetter string
 		if ks.Spec.Delivery != nil {
 			if deadLetter, err = r.resolve(ks.Spec.Delivery.DeadLetterSink); err != nil {
-				return fmt.Errorf("KafkaSource %s: %w", ks.Metadata.Name, err)
+				return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
 			}
 		}
 		p, err := newPolicy(ks.Spec.Delivery, deadLetter, knativeRetryable)
@@ -439,7 +439,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 	for _, rs := range r.set.RabbitmqSources {
 		sink, err := r.resolve(&rs.Spec.Sink)
 		if err != nil {
-			return fmt.Errorf("RabbitmqSource %s: %w", rs.Metadata.Name, err)
+			return fmt.Errorf("rabbitmq source %s: %w", rs.Metadata.Name, err)
 		}
 		p, err := newPolicy(rs.Spec.Delivery, "", rabbitRetryable)
 		if err != nil {
