@@ -20,7 +20,7 @@ TOPOLOGY_OPERATOR_VERSION := v1.17.4
 GRAFANA_CHART_VERSION     := 10.1.4
 GH                        := https://github.com
 
-.PHONY: help deps build test lint proto clean cluster-deps secrets images deploy undeploy
+.PHONY: help deps build run stats test lint proto clean cluster-deps secrets images deploy undeploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,8 +28,15 @@ help: ## list the targets
 deps: ## install redis-server and rabbitmq-server if missing, start RabbitMQ (idempotent)
 	@scripts/deps.sh
 
-build: ## build every function into bin/
-	$(GO) build -trimpath -o bin/ ./functions/...
+build: ## build every function and the clima command into bin/
+	$(GO) build -trimpath -o bin/ ./functions/... ./cmd/clima
+
+run: deps ## run the whole pipeline on this machine (clima dev); Ctrl-C stops everything
+	$(GO) build -o bin/clima ./cmd/clima
+	bin/clima dev $(ARGS)
+
+stats: ## show Redis and Valkey side by side (of a running make run)
+	$(GO) run ./cmd/clima stats
 
 test: deps lint ## lint, then every test against real servers (what CI runs)
 	$(GO) test -count=1 ./...

@@ -51,6 +51,30 @@ func Accept(reports []Report, source, eventID string, now time.Time) {
 	}
 }
 
+// ChunkReports is how many reports one clima.weather.validated event from
+// the legacy endpoint carries at most: a 10,000-report request becomes ten
+// events of about 160 kB, well under Kafka's default 1 MB message limit.
+const ChunkReports = 1000
+
+// NewValidatedChunks builds the validated events of a request too large for
+// one event: chunk i carries reports [i·ChunkReports, (i+1)·ChunkReports)
+// and its id derives from the request's too. One chunk is NewValidated's event.
+func NewValidatedChunks(source, eventID string, reports []Report, now time.Time) ([]*event.Event, error) {
+	if len(reports) <= ChunkReports {
+		e, err := NewValidated(source, eventID, reports, now)
+		return []*event.Event{e}, err
+	}
+	var chunks []*event.Event
+	for start := 0; start < len(reports); start += ChunkReports {
+		e, err := NewValidated(source, eventID+"#"+strconv.Itoa(start/ChunkReports), reports[start:min(start+ChunkReports, len(reports))], now)
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, e)
+	}
+	return chunks, nil
+}
+
 // NewValidated builds the clima.weather.validated event that carries the
 // accepted reports of the event identified by source and eventID.
 func NewValidated(source, eventID string, reports []Report, now time.Time) (*event.Event, error) {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 	"unicode"
 
@@ -55,20 +57,19 @@ type ingest struct {
 	log  *slog.Logger
 }
 
-// accept validates what a client sent and builds the validated event. A
-// redelivery of the same source and id gives the same ids.
-func (in *ingest) accept(source, id, contentType string, data []byte) (*event.Event, int, error) {
+// accept validates what a client sent and gives the reports their ids and
+// acceptance time. A redelivery of the same source and id gives the same ids.
+func (in *ingest) accept(source, id, contentType string, data []byte) ([]events.Report, time.Time, error) {
 	if !serving.IsJSON(contentType) {
-		return nil, 0, apierr.New(http.StatusUnsupportedMediaType, "content type %q is not JSON", contentType)
+		return nil, time.Time{}, apierr.New(http.StatusUnsupportedMediaType, "content type %q is not JSON", contentType)
 	}
 	reports, err := events.DecodeSubmissions(data)
 	if err != nil {
-		return nil, 0, err
+		return nil, time.Time{}, err
 	}
 	now := in.now().UTC()
 	events.Accept(reports, source, id, now)
-	validated, err := events.NewValidated(source, id, reports, now)
-	return validated, len(reports), err
+	return reports, now, nil
 }
 
 // handleReported answers a clima.weather.reported event with its validated
@@ -77,20 +78,22 @@ func (in *ingest) handleReported(_ context.Context, e event.Event) (*event.Event
 	if e.Type() != events.TypeReported {
 		return nil, apierr.New(http.StatusBadRequest, "event type %q is not %s", e.Type(), events.TypeReported)
 	}
-	validated, _, err := in.accept(e.Source(), e.ID(), e.DataContentType(), e.Data())
-	return validated, err
+	reports, now, err := in.accept(e.Source(), e.ID(), e.DataContentType(), e.Data())
+	if err != nil {
+		return nil, err
+	}
+	return events.NewValidated(e.Source(), e.ID(), reports, now)
 }
 
 // serveInput takes a legacy client's plain JSON, validates it, sends it to
-// the sink and answers 202 with the count once the sink took it. A retry
-// with the same Idempotency-Key yields the same report ids.
+// the sink (in events of at most events.ChunkReports reports, all at once)
+// and answers 202 with the count once the sink took every one. A retry with
+// the same Idempotency-Key yields the same events and report ids.
 func (in *ingest) serveInput(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	key, validated, count, err := in.readInput(w, r)
 	if err == nil {
-		if result := in.sink.Send(r.Context(), *validated); !cloudevents.IsACK(result) {
-			err = apierr.Unavailable("handing the reports to the broker (retry with the same Idempotency-Key)", result)
-		}
+		err = in.send(r.Context(), validated)
 	}
 	if err != nil {
 		status := apierr.Write(w, err)
@@ -98,11 +101,29 @@ func (in *ingest) serveInput(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Idempotency-Key", key)
-	apierr.WriteJSON(w, http.StatusAccepted, map[string]any{"accepted": count, "idempotency_key": key, "event_id": validated.ID()})
-	in.log.Info("input accepted", "idempotency_key", key, "id", validated.ID(), "reports", count, "took", time.Since(start))
+	apierr.WriteJSON(w, http.StatusAccepted, map[string]any{"accepted": count, "idempotency_key": key, "events": len(validated)})
+	in.log.Info("input accepted", "idempotency_key", key, "reports", count, "events", len(validated), "took", time.Since(start))
 }
 
-func (in *ingest) readInput(w http.ResponseWriter, r *http.Request) (key string, validated *event.Event, count int, err error) {
+// send hands every event to the sink at once.
+func (in *ingest) send(ctx context.Context, validated []*event.Event) error {
+	errs := make([]error, len(validated))
+	var wg sync.WaitGroup
+	for i, e := range validated {
+		wg.Go(func() {
+			if result := in.sink.Send(ctx, *e); !cloudevents.IsACK(result) {
+				errs[i] = result
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return apierr.Unavailable("handing the reports to the broker (retry with the same Idempotency-Key)", err)
+	}
+	return nil
+}
+
+func (in *ingest) readInput(w http.ResponseWriter, r *http.Request) (key string, validated []*event.Event, count int, err error) {
 	key = r.Header.Get("Idempotency-Key")
 	if key == "" {
 		key = uuid.NewString()
@@ -113,8 +134,12 @@ func (in *ingest) readInput(w http.ResponseWriter, r *http.Request) (key string,
 	if err != nil {
 		return key, nil, 0, err
 	}
-	validated, count, err = in.accept(events.SourceLegacy, key, r.Header.Get("Content-Type"), body)
-	return key, validated, count, err
+	reports, now, err := in.accept(events.SourceLegacy, key, r.Header.Get("Content-Type"), body)
+	if err != nil {
+		return key, nil, 0, err
+	}
+	validated, err = events.NewValidatedChunks(events.SourceLegacy, key, reports, now)
+	return key, validated, len(reports), err
 }
 
 func printable(s string) bool {

@@ -170,13 +170,14 @@ func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    1000,
-		BatchBytes:   1_000_000,
+		BatchBytes:   maxEventBytes,
 		BatchTimeout: time.Millisecond,
 		MaxAttempts:  5,
 	}
 }
 
-// maxEventBytes bounds an event at the ingress.
+// maxEventBytes bounds an event at the ingress, and so a record of the
+// Broker's topic: a 10,000-report batch and its validated reply fit.
 const maxEventBytes = 16 << 20
 
 func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -38,7 +38,9 @@ func startKafka(ctx context.Context, external string, topics []kafka.TopicConfig
 		k.brokers = strings.Split(external, ",")
 		log.Info("using Kafka", "brokers", external)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+			kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(maxEventBytes)}),
+			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, "127.0.0.1:0")
 		}))
 		if err != nil {

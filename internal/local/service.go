@@ -41,6 +41,7 @@ type service struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
 	proc      *process
+	draining  map[*process]bool // scaled down, not yet exited
 	starting  bool
 	inflight  int
 	lastUsed  time.Time
@@ -59,7 +60,7 @@ type process struct {
 }
 
 func newService(name, binary string, env []string, grpcPort bool, idle time.Duration, dir string, log *slog.Logger) *service {
-	s := &service{name: name, binary: binary, env: env, grpc: grpcPort, idle: idle, dir: dir, log: log.With("service", name)}
+	s := &service{name: name, binary: binary, env: env, grpc: grpcPort, idle: idle, dir: dir, log: log.With("service", name), draining: map[*process]bool{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -275,10 +276,12 @@ func (s *service) scaleToZero() {
 			continue
 		}
 		s.proc = nil // new requests wait for a new process
+		s.draining[p] = true
 		s.mu.Unlock()
 		s.log.Info("scaling to zero", "pid", p.cmd.Process.Pid, "idle_for", s.idle.String())
 		stopProcess(p)
 		s.mu.Lock()
+		delete(s.draining, p)
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	}
@@ -313,7 +316,8 @@ func (s *service) stop(ctx context.Context) {
 
 // ServiceStatus is what clima dev reports of one Service.
 type ServiceStatus struct {
-	URL         string  `json:"url"`
+	URL string `json:"url"`
+	// PIDs are its running processes, those draining after a scale-down too.
 	PIDs        []int   `json:"pids"`
 	InFlight    int     `json:"in_flight"`
 	Starts      int     `json:"starts"`
@@ -326,6 +330,9 @@ func (s *service) status() ServiceStatus {
 	st := ServiceStatus{URL: s.url, InFlight: s.inflight, Starts: s.starts, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}}
 	if s.proc != nil {
 		st.PIDs = append(st.PIDs, s.proc.cmd.Process.Pid)
+	}
+	for p := range s.draining {
+		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)
 	}
 	return st
 }

@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/testenv"
+)
+
+// devRun is a `clima dev` process, driven as a user would drive it.
+type devRun struct {
+	cmd       *exec.Cmd
+	state     string
+	out       *syncBuffer
+	endpoints local.Endpoints
+	redis     *redis.Client
+	valkey    *redis.Client
+	exited    chan error
+}
+
+// idle is the scale-to-zero window of the runtime under test.
+const idle = 3 * time.Second
+
+func startDev(t *testing.T) *devRun {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	bin := filepath.Join(t.TempDir(), "clima")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/clima")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building clima: %v\n%s", err, out)
+	}
+	testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
+
+	d := &devRun{state: t.TempDir(), out: &syncBuffer{}, exited: make(chan error, 1)}
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr,
+		"-scale-to-zero-after", idle.String(), "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-d.exited:
+		case <-time.After(60 * time.Second):
+			_ = d.cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("clima dev output:\n%s", d.out.String())
+		}
+	})
+
+	testenv.Eventually(t, 3*time.Minute, func() error {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("clima dev exited (%v):\n%s", err, d.out.String())
+		default:
+		}
+		data, err := os.ReadFile(filepath.Join(d.state, local.EndpointsFile))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(data, &d.endpoints)
+	}, "clima dev to write %s", local.EndpointsFile)
+	d.redis, d.valkey = client(t, d.endpoints.Redis), client(t, d.endpoints.Valkey)
+	return d
+}
+
+func client(t *testing.T, rawURL string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (d *devRun) status(t *testing.T) local.Status {
+	t.Helper()
+	resp, err := http.Get(d.endpoints.Status)
+	if err != nil {
+		t.Fatalf("reading status: %v", err)
+	}
+	defer resp.Body.Close()
+	var st local.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// expected is what the stores must hold.
+type expected struct {
+	total     int64
+	countries map[string]int64
+	weathers  map[string]int64
+	dead      int64
+}
+
+func newExpected() *expected {
+	return &expected{countries: map[string]int64{}, weathers: map[string]int64{}}
+}
+
+func (e *expected) add(r events.Report) {
+	e.total++
+	e.countries[r.Country]++
+	e.weathers[string(r.Weather)]++
+}
+
+// awaitStores waits until both stores hold exactly what is expected and
+// nothing is in flight, then checks every count.
+func (d *devRun) awaitStores(t *testing.T, want *expected, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	testenv.Eventually(t, timeout, func() error {
+		for name, c := range map[string]*redis.Client{"redis": d.redis, "valkey": d.valkey} {
+			st, err := store.ReadStats(ctx, c)
+			if err != nil {
+				return err
+			}
+			if st.Total != want.total {
+				return fmt.Errorf("%s holds %d reports, want %d", name, st.Total, want.total)
+			}
+		}
+		if st, _ := store.ReadStats(ctx, d.redis); st.DeadLetters != want.dead {
+			return fmt.Errorf("%d dead letters, want %d", st.DeadLetters, want.dead)
+		}
+		for name, ds := range d.status(t).Dispatchers {
+			if ds.InFlight != 0 {
+				return fmt.Errorf("%s has %d in flight", name, ds.InFlight)
+			}
+		}
+		return nil
+	}, "the stores to hold %d reports and %d dead letters", want.total, want.dead)
+	for name, c := range map[string]*redis.Client{"redis": d.redis, "valkey": d.valkey} {
+		st, err := store.ReadStats(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Total != want.total || fmt.Sprint(st.Countries) != fmt.Sprint(want.countries) || fmt.Sprint(st.Weathers) != fmt.Sprint(want.weathers) {
+			t.Fatalf("%s holds %d reports, per country %v, per weather %v; want %d, %v, %v",
+				name, st.Total, st.Countries, st.Weathers, want.total, want.countries, want.weathers)
+		}
+	}
+}
+
+// report is the i-th report a test sends.
+func report(i int) map[string]string {
+	return map[string]string{
+		"description": "reporte " + strconv.Itoa(i),
+		"country":     testenv.Countries[i%len(testenv.Countries)],
+		"weather":     []string{"lluvia", "Nublado", "sunny"}[i%3],
+	}
+}
+
+func normalised(i int) events.Report {
+	r := report(i)
+	w, _ := events.ParseWeather(r["weather"])
+	return events.Report{Country: r["country"], Weather: w}
+}
+
+// sendEvents posts events to the broker from workers senders; every one
+// must be answered 202.
+func (d *devRun) sendEvents(t *testing.T, evs []testenv.Event, workers int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(evs); i += workers {
+				resp, err := testenv.SendEvent(d.endpoints.Broker, evs[i])
+				if err == nil && resp.Status != http.StatusAccepted {
+					err = fmt.Errorf("event %s: %d %s", evs[i].ID, resp.Status, resp.Body)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func reportedEvent(t *testing.T, id string, data any) testenv.Event {
+	t.Helper()
+	body, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.Event{ID: id, Source: "test/e2e", Type: events.TypeReported, ContentType: "application/json", Data: body}
+}
+
+// TestDev drives `clima dev` end to end: events in at the broker and at the
+// public ingest, exact counts out of both stores, a consumer killed, scale
+// to zero and back, and Ctrl-C.
+func TestDev(t *testing.T) {
+	d := startDev(t)
+	want := newExpected()
+	next := 0 // the next report number
+
+	t.Run("events at the broker land exactly once in both stores", func(t *testing.T) {
+		var evs []testenv.Event
+		for range 2000 {
+			evs = append(evs, reportedEvent(t, "single-"+strconv.Itoa(next), report(next)))
+			want.add(normalised(next))
+			next++
+		}
+		for b := range 5 {
+			batch := make([]map[string]string, 1000)
+			for i := range batch {
+				batch[i] = report(next)
+				want.add(normalised(next))
+				next++
+			}
+			evs = append(evs, reportedEvent(t, "batch-"+strconv.Itoa(b), batch))
+		}
+		for i := range 200 { // repeats: same source and id as events already sent
+			evs = append(evs, evs[i*7])
+		}
+		for i := range 100 {
+			evs = append(evs, reportedEvent(t, "invalid-"+strconv.Itoa(i), map[string]string{"description": "x", "country": "GT", "weather": "granizo"}))
+		}
+		want.dead = 100
+		start := time.Now()
+		d.sendEvents(t, evs, 16)
+		d.awaitStores(t, want, 3*time.Minute)
+		t.Logf("%d events (%d reports, 200 repeats, 100 invalid) stored in both stores %s after the first send", len(evs), want.total, time.Since(start).Round(time.Millisecond))
+
+		var out bytes.Buffer
+		if err := stats(context.Background(), []string{"-state", d.state}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "The two paths agree: 7000 reports in each store") || !strings.Contains(out.String(), "dead letters") {
+			t.Fatalf("clima stats says:\n%s", out.String())
+		}
+	})
+
+	t.Run("a legacy array of 10,000 at /input lands in both stores", func(t *testing.T) {
+		batch := make([]map[string]string, 10_000)
+		for i := range batch {
+			r := report(next)
+			batch[i] = map[string]string{"Descripcion": r["description"], "PAIS": r["country"], "clima": r["weather"]}
+			want.add(normalised(next))
+			next++
+		}
+		body, _ := json.Marshal(batch)
+		resp := testenv.Post(t, d.endpoints.Services["ingest"]+"/input", "application/json", body, nil)
+		if resp.Status != http.StatusAccepted || !strings.Contains(string(resp.Body), `"accepted":10000`) {
+			t.Fatalf("%d %s, want 202 with 10000 accepted", resp.Status, resp.Body)
+		}
+		d.awaitStores(t, want, 3*time.Minute)
+	})
+
+	t.Run("a consumer killed mid-run loses nothing", func(t *testing.T) {
+		var evs []testenv.Event
+		for range 3000 {
+			evs = append(evs, reportedEvent(t, "kill-"+strconv.Itoa(next), report(next)))
+			want.add(normalised(next))
+			next++
+		}
+		before := want.total - 3000
+		sent := make(chan struct{})
+		go func() { defer close(sent); d.sendEvents(t, evs, 8) }()
+		for _, consumer := range []string{"kafka-consumer", "rabbit-consumer"} {
+			store := map[string]*redis.Client{"kafka-consumer": d.redis, "rabbit-consumer": d.valkey}[consumer]
+			testenv.Eventually(t, time.Minute, func() error {
+				n, _ := store.Get(context.Background(), "total_messages").Int64()
+				if pids := d.status(t).Services[consumer].PIDs; n < before+300 || len(pids) == 0 {
+					return fmt.Errorf("%d stored, %d processes", n-before, len(pids))
+				}
+				return nil
+			}, "%s to be storing", consumer)
+			pid := d.status(t).Services[consumer].PIDs[0]
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("killed %s (pid %d) with SIGKILL", consumer, pid)
+		}
+		<-sent
+		d.awaitStores(t, want, 3*time.Minute)
+	})
+
+	t.Run("idle Services scale to zero and start again", func(t *testing.T) {
+		var seen []int
+		for _, s := range d.status(t).Services {
+			seen = append(seen, s.PIDs...)
+		}
+		testenv.Eventually(t, idle+30*time.Second, func() error {
+			for name, s := range d.status(t).Services {
+				if len(s.PIDs) > 0 {
+					return fmt.Errorf("%s still runs %v", name, s.PIDs)
+				}
+			}
+			return nil
+		}, "every Service to scale to zero")
+		for _, pid := range seen {
+			if alive(pid) {
+				t.Errorf("process %d still runs after its Service scaled to zero", pid)
+			}
+		}
+		startsBefore := d.status(t).Services["ingest"].Starts
+		d.sendEvents(t, []testenv.Event{reportedEvent(t, "after-zero", report(next))}, 1)
+		want.add(normalised(next))
+		next++
+		d.awaitStores(t, want, time.Minute)
+		st := d.status(t).Services["ingest"]
+		if st.Starts != startsBefore+1 {
+			t.Errorf("ingest started %d times, want %d", st.Starts, startsBefore+1)
+		}
+		t.Logf("cold start of ingest (process start → ready): %.1f ms", st.ColdStartMs)
+		for name, s := range d.status(t).Services {
+			t.Logf("cold start of %-15s %6.1f ms", name, s.ColdStartMs)
+		}
+	})
+
+	t.Run("Ctrl-C stops everything clima dev started", func(t *testing.T) {
+		st := d.status(t)
+		var pids []int
+		for _, s := range st.Services {
+			pids = append(pids, s.PIDs...)
+		}
+		for _, pid := range st.Servers {
+			pids = append(pids, pid)
+		}
+		if len(pids) < 2 {
+			t.Fatalf("want running processes to stop, found %v", pids)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-d.exited:
+			if err != nil {
+				t.Fatalf("clima dev exited with %v after Ctrl-C", err)
+			}
+		case <-time.After(90 * time.Second):
+			t.Fatal("clima dev still runs 90s after Ctrl-C")
+		}
+		for _, pid := range pids {
+			if alive(pid) {
+				t.Errorf("process %d still runs after Ctrl-C", pid)
+			}
+		}
+		if !strings.Contains(d.out.String(), "nothing is left running") {
+			t.Errorf("clima dev did not say it stopped everything:\n%s", d.out.String())
+		}
+	})
+}
+
+// alive reports whether a process exists (and is not a zombie).
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat))
+	return len(fields) > 2 && fields[2] != "Z"
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
