@@ -41,8 +41,8 @@ func startKafka(ctx context.Context, external string, topics []kafka.TopicConfig
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
 			kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(maxEventBytes)}),
 			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, "127.0.0.1:0")
-		}))
+				return net.Listen(network, "127.0.0.1:0")
+			}))
 		if err != nil {
 			return nil, fmt.Errorf("starting embedded Kafka: %w", err)
 		}
