@@ -20,7 +20,9 @@ TOPOLOGY_OPERATOR_VERSION := v1.17.4
 GRAFANA_CHART_VERSION     := 10.1.4
 GH                        := https://github.com
 
-.PHONY: help deps build run stats test lint proto clean cluster-deps secrets images deploy undeploy
+FUZZTIME           ?= 30s
+
+.PHONY: help deps build run stats test fuzz lint proto clean cluster-deps secrets images deploy undeploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,6 +42,11 @@ stats: ## show Redis and Valkey side by side (of a running make run)
 
 test: deps lint ## lint, then every test against real servers (what CI runs)
 	$(GO) test -count=1 ./...
+
+fuzz: ## fuzz every decoder of outside input for FUZZTIME each (make test replays the corpora)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmissions$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReports$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run '^$$' -fuzz '^FuzzCloudEvents$$' -fuzztime $(FUZZTIME) ./internal/serving
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted=$$(gofmt -l .); \
