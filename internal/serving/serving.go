@@ -164,14 +164,7 @@ func newRouter(fn *Function, h *health) *mux.Router {
 }
 
 func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           newRouter(fn, h),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(newRouter(fn, h), log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving HTTP", "addr", lis.Addr().String())
@@ -189,6 +182,20 @@ func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, l
 		return fmt.Errorf("draining HTTP: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer bounds every phase of a connection, so that a slow or idle
+// client cannot hold the server's resources.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // health answers readiness from the function's own check; a draining

@@ -14,7 +14,7 @@ import (
 
 // RabbitConfig says where the RabbitMQ writer publishes.
 type RabbitConfig struct {
-	// URL is amqp://user:password@host:port/vhost.
+	// URL is an amqp:// URL whose user part holds the credentials.
 	URL string
 	// Exchange is where messages go; "" is the default exchange, which
 	// routes straight to the queue named by RoutingKey.
