@@ -188,6 +188,13 @@ func normalised(i int) events.Report {
 // must be answered 202.
 func (d *devRun) sendEvents(t *testing.T, evs []testenv.Event, workers int) {
 	t.Helper()
+	if err := d.send(evs, workers); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// send is sendEvents for any goroutine: it returns the first failure.
+func (d *devRun) send(evs []testenv.Event, workers int) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -206,9 +213,7 @@ func (d *devRun) sendEvents(t *testing.T, evs []testenv.Event, workers int) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	return <-errs
 }
 
 func reportedEvent(t *testing.T, id string, data any) testenv.Event {
@@ -289,8 +294,8 @@ func TestDev(t *testing.T) {
 			next++
 		}
 		before := want.total - 3000
-		sent := make(chan struct{})
-		go func() { defer close(sent); d.sendEvents(t, evs, 8) }()
+		sent := make(chan error, 1)
+		go func() { sent <- d.send(evs, 8) }()
 		for _, consumer := range []string{"kafka-consumer", "rabbit-consumer"} {
 			store := map[string]*redis.Client{"kafka-consumer": d.redis, "rabbit-consumer": d.valkey}[consumer]
 			testenv.Eventually(t, time.Minute, func() error {
@@ -306,7 +311,9 @@ func TestDev(t *testing.T) {
 			}
 			t.Logf("killed %s (pid %d) with SIGKILL", consumer, pid)
 		}
-		<-sent
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
 		d.awaitStores(t, want, 3*time.Minute)
 	})
 

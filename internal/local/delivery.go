@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -117,6 +118,17 @@ const (
 type sender struct {
 	client *http.Client
 	log    *slog.Logger
+	// duplicate makes every delivery happen twice, as an at-least-once
+	// platform may: a fault to prove the consumers idempotent.
+	duplicate atomic.Bool
+}
+
+// copies is how many times each event is delivered.
+func (s *sender) copies() int {
+	if s.duplicate.Load() {
+		return 2
+	}
+	return 1
 }
 
 // attempt is the answer of one delivery attempt.

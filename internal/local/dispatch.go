@@ -245,24 +245,28 @@ func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
-	reply, result := t.sender.deliver(ctx, t.subscriber, &e, t.policy)
-	if ctx.Err() != nil {
-		return false
-	}
-	if reply != nil {
-		for try := 1; ; try++ {
-			err := t.broker.append(ctx, reply)
-			if err == nil {
-				break
+	for copy := range t.sender.copies() {
+		reply, result := t.sender.deliver(ctx, t.subscriber, &e, t.policy)
+		if ctx.Err() != nil {
+			return false
+		}
+		if reply != nil {
+			for try := 1; ; try++ {
+				err := t.broker.append(ctx, reply)
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					return false
+				}
+				t.broker.log.Warn("sending a reply back into the broker", "trigger", t.name, "try", try, "error", err)
+				time.Sleep(t.policy.backoff(min(try, 6)))
 			}
-			if ctx.Err() != nil {
-				return false
-			}
-			t.broker.log.Warn("sending a reply back into the broker", "trigger", t.name, "try", try, "error", err)
-			time.Sleep(t.policy.backoff(min(try, 6)))
+		}
+		if copy == 0 {
+			t.count(result)
 		}
 	}
-	t.count(result)
 	return true
 }
 
@@ -386,11 +390,15 @@ func (s *kafkaSource) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	_, result := s.sender.deliver(ctx, s.sink, e, s.policy)
-	if ctx.Err() != nil {
-		return false
+	for copy := range s.sender.copies() {
+		_, result := s.sender.deliver(ctx, s.sink, e, s.policy)
+		if ctx.Err() != nil {
+			return false
+		}
+		if copy == 0 {
+			s.count(result)
+		}
 	}
-	s.count(result)
 	return true
 }
 
@@ -484,9 +492,16 @@ func (s *rabbitSource) handle(ctx context.Context, d amqp.Delivery) bool {
 	e.DataEncoded = d.Body
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	_, result := s.sender.deliver(ctx, s.sink, &e, s.policy)
-	if ctx.Err() != nil {
-		return false
+	var result outcome
+	for copy := range s.sender.copies() {
+		var r outcome
+		_, r = s.sender.deliver(ctx, s.sink, &e, s.policy)
+		if ctx.Err() != nil {
+			return false
+		}
+		if copy == 0 {
+			result = r
+		}
 	}
 	s.count(result)
 	if result == delivered {

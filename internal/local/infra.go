@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -193,13 +194,20 @@ func deleteTopology(rawURL, prefix string, set *manifest.Set) {
 	}
 }
 
-// keyValue is a Redis or Valkey server: found at a URL, or started here.
+// keyValue is a Redis or Valkey server: found at a URL, or started here
+// and restarted whenever it exits, as its StatefulSet would restart it.
 type keyValue struct {
 	name     string // the StatefulSet it stands in for
 	addr     string
 	password string
-	cmd      *exec.Cmd
 	binary   string
+	args     []string
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	closing bool
 }
 
 // URL is the server's address with its password, for clients and clima stats.
@@ -245,19 +253,60 @@ func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logg
 	}
 	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
 	kv.password = randomHex(16)
-	kv.cmd = exec.Command(path, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
-		"--requirepass", kv.password, "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-		"--daemonize", "no", "--logfile", filepath.Join(data, "server.log"))
-	kv.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := kv.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", kv.binary, err)
+	kv.binary, kv.log = path, log
+	// appendfsync always: a report the consumer was told is stored survives
+	// a kill of the server.
+	kv.args = []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
+		"--requirepass", kv.password, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(data, "server.log")}
+	if err := kv.start(); err != nil {
+		return nil, err
 	}
 	if err := pingKeyValue(ctx, kv); err != nil {
 		kv.close()
 		return nil, err
 	}
-	log.Info("started "+kv.binary, "stands_in_for", name, "addr", kv.addr, "data", data)
+	log.Info("started "+filepath.Base(path), "stands_in_for", name, "addr", kv.addr, "data", data)
 	return kv, nil
+}
+
+// start runs the server and restarts it when it exits unasked.
+func (kv *keyValue) start() error {
+	cmd := exec.Command(kv.binary, kv.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", kv.binary, err)
+	}
+	exited := make(chan struct{})
+	kv.mu.Lock()
+	kv.cmd, kv.exited = cmd, exited
+	kv.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+		kv.mu.Lock()
+		closing := kv.closing
+		kv.mu.Unlock()
+		if closing {
+			return
+		}
+		kv.log.Warn("store server exited; restarting it", "stands_in_for", kv.name, "state", cmd.ProcessState.String())
+		time.Sleep(100 * time.Millisecond)
+		if err := kv.start(); err != nil {
+			kv.log.Error("restarting store server", "stands_in_for", kv.name, "error", err)
+		}
+	}()
+	return nil
+}
+
+// pid is the running server's process id, 0 when it was not started here.
+func (kv *keyValue) pid() int {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if kv.cmd == nil || kv.cmd.Process == nil {
+		return 0
+	}
+	return kv.cmd.Process.Pid
 }
 
 func pingKeyValue(ctx context.Context, kv *keyValue) error {
@@ -277,17 +326,19 @@ func pingKeyValue(ctx context.Context, kv *keyValue) error {
 }
 
 func (kv *keyValue) close() {
-	if kv.cmd == nil || kv.cmd.Process == nil {
+	kv.mu.Lock()
+	kv.closing = true
+	cmd, exited := kv.cmd, kv.exited
+	kv.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = kv.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = kv.cmd.Wait(); close(done) }()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-done:
+	case <-exited:
 	case <-time.After(10 * time.Second):
-		_ = kv.cmd.Process.Kill()
-		<-done
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 }
 

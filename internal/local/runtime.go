@@ -88,6 +88,7 @@ type runtime struct {
 	rSources   []*rabbitSource
 	loops      []*kafkaLoop
 	ingress    *http.Server
+	sender     *sender
 	brokerURL  string
 	dispatchWG sync.WaitGroup
 }
@@ -154,6 +155,7 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", r.serveStatus)
+	mux.HandleFunc("PUT /faults", r.serveFaults)
 	mux.HandleFunc("/", r.routeBroker)
 	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.ingress.Serve(lis) }()
@@ -378,6 +380,7 @@ func (r *runtime) resolve(d *duckv1.Destination) (string, error) {
 func (r *runtime) startDispatchers(ctx context.Context) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}}
 	send := &sender{client: client, log: r.log}
+	r.sender = send
 	for _, t := range r.set.Triggers {
 		b, ok := r.brokers[t.Namespace+"/"+t.Spec.Broker]
 		if !ok {
@@ -472,6 +475,24 @@ func (r *runtime) routeBroker(w http.ResponseWriter, req *http.Request) {
 	writeError(w, http.StatusNotFound, "no broker at "+req.URL.Path+"; the brokers are at /<namespace>/<name>")
 }
 
+// Faults are the faults the runtime can inject on request (PUT /faults).
+type Faults struct {
+	// DuplicateDeliveries makes every dispatcher deliver each event twice.
+	DuplicateDeliveries bool `json:"duplicate_deliveries"`
+}
+
+func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
+	var f Faults
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<10)).Decode(&f); err != nil {
+		writeError(w, http.StatusBadRequest, "want {\"duplicate_deliveries\": true|false}")
+		return
+	}
+	r.sender.duplicate.Store(f.DuplicateDeliveries)
+	r.log.Warn("faults set", "duplicate_deliveries", f.DuplicateDeliveries)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(f)
+}
+
 func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(r.status())
@@ -492,8 +513,8 @@ func (r *runtime) status() Status {
 		st.Dispatchers["rabbitmqsource/"+s.name] = s.status()
 	}
 	for name, kv := range r.stores {
-		if kv.cmd != nil && kv.cmd.Process != nil {
-			st.Servers[name] = kv.cmd.Process.Pid
+		if pid := kv.pid(); pid != 0 {
+			st.Servers[name] = pid
 		}
 	}
 	return st
@@ -555,7 +576,7 @@ func (r *runtime) stop() {
 		_ = b.writer.Close()
 	}
 	for _, kv := range r.stores {
-		if kv.cmd != nil {
+		if kv.pid() != 0 {
 			stopped++
 		}
 		kv.close()

@@ -47,6 +47,7 @@ type service struct {
 	lastUsed  time.Time
 	coldStart time.Duration // of the latest start
 	starts    int
+	exits     int   // processes that exited unasked (crashed, killed)
 	startErr  error // of the latest start
 	stopped   bool
 }
@@ -255,6 +256,7 @@ func (s *service) watch(p *process) {
 	defer s.mu.Unlock()
 	if s.proc == p {
 		s.proc = nil
+		s.exits++
 		s.log.Warn("process exited", "pid", p.cmd.Process.Pid, "state", p.cmd.ProcessState.String())
 		s.cond.Broadcast()
 	}
@@ -321,13 +323,14 @@ type ServiceStatus struct {
 	PIDs        []int   `json:"pids"`
 	InFlight    int     `json:"in_flight"`
 	Starts      int     `json:"starts"`
+	Exits       int     `json:"exits"`
 	ColdStartMs float64 `json:"cold_start_ms"`
 }
 
 func (s *service) status() ServiceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ServiceStatus{URL: s.url, InFlight: s.inflight, Starts: s.starts, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}}
+	st := ServiceStatus{URL: s.url, InFlight: s.inflight, Starts: s.starts, Exits: s.exits, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}}
 	if s.proc != nil {
 		st.PIDs = append(st.PIDs, s.proc.cmd.Process.Pid)
 	}

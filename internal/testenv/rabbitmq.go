@@ -2,16 +2,76 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
+// rabbitLockFile serialises, across the test binaries that go test runs at
+// once, the tests that stop RabbitMQ with those that use it.
+var rabbitLockFile = filepath.Join(os.TempDir(), "clima-tests-rabbitmq.lock")
+
+// exclusive is set while this test binary holds RabbitMQ alone.
+var exclusive atomic.Bool
+
+func lockRabbit(t testing.TB, how int) {
+	t.Helper()
+	f, err := os.OpenFile(rabbitLockFile, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatalf("opening %s: %v", rabbitLockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		t.Fatalf("locking %s: %v", rabbitLockFile, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	})
+}
+
+// RabbitExclusive waits until no other test uses RabbitMQ and keeps it for
+// this test alone, which may then stop and start the server.
+func RabbitExclusive(t testing.TB) string {
+	t.Helper()
+	lockRabbit(t, syscall.LOCK_EX)
+	exclusive.Store(true)
+	t.Cleanup(func() { exclusive.Store(false) })
+	return RabbitURL(t)
+}
+
+// RestartRabbit stops the RabbitMQ application, waits down for the given
+// time, and starts it again; it needs RabbitExclusive.
+func RestartRabbit(t testing.TB, down time.Duration) {
+	t.Helper()
+	if !exclusive.Load() {
+		t.Fatal("RestartRabbit needs RabbitExclusive first")
+	}
+	ctl := "rabbitmqctl"
+	if _, err := exec.LookPath(ctl); err != nil {
+		ctl = "/usr/sbin/rabbitmqctl"
+	}
+	if out, err := exec.Command(ctl, "stop_app").CombinedOutput(); err != nil {
+		t.Fatalf("rabbitmqctl stop_app: %v: %s", err, out)
+	}
+	time.Sleep(down) // the outage itself
+	if out, err := exec.Command(ctl, "start_app").CombinedOutput(); err != nil {
+		t.Fatalf("rabbitmqctl start_app: %v: %s", err, out)
+	}
+}
+
 // RabbitURL returns the URL of the RabbitMQ server the tests use
-// (RABBITMQ_URL, or the local default) after checking that it answers.
+// (RABBITMQ_URL, or the local default) after checking that it answers. It
+// holds a shared lock, so that no test stops RabbitMQ under this one.
 func RabbitURL(t testing.TB) string {
 	t.Helper()
+	if !exclusive.Load() {
+		lockRabbit(t, syscall.LOCK_SH)
+	}
 	url := os.Getenv("RABBITMQ_URL")
 	if url == "" {
 		url = "amqp://guest:guest@127.0.0.1:5672/"
