@@ -317,6 +317,10 @@ func TestDev(t *testing.T) {
 		d.awaitStores(t, want, 3*time.Minute)
 	})
 
+	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
+		checkBadInput(t, d, want)
+	})
+
 	t.Run("idle Services scale to zero and start again", func(t *testing.T) {
 		var seen []int
 		for _, s := range d.status(t).Services {

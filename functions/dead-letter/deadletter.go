@@ -20,11 +20,15 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 	if err != nil {
 		return nil, err
 	}
-	fn := serving.EventFunction((&deadLetters{store: s, log: log}).handle, log)
+	fn := serving.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
 	fn.Ready = s.Ping
 	fn.Close = func(context.Context) error { return s.Close() }
 	return fn, nil
 }
+
+// maxDeadLetterBytes is larger than any function's body limit: an event
+// refused for its size must still be recorded here.
+const maxDeadLetterBytes = 16 << 20
 
 type deadLetters struct {
 	store *store.Store
@@ -34,7 +38,7 @@ type deadLetters struct {
 // handle records any event, whatever its type or data, and answers 200 once
 // it is stored; 503 when the store fails, so that the sender retries.
 func (d *deadLetters) handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	whole, err := json.Marshal(e)
+	whole, err := json.Marshal(record(e))
 	if err != nil {
 		return nil, apierr.New(http.StatusBadRequest, "encoding the event: %v", err)
 	}
@@ -59,4 +63,28 @@ func reasonOf(e event.Event) string {
 		return fmt.Sprintf("%s: %v from %v", e.Type(), code, dest)
 	}
 	return fmt.Sprintf("%s: %v", e.Type(), code)
+}
+
+// deadRecord is how a dead letter is kept: its attributes, and its data as
+// it came (base64), since what could not be delivered may not even be the
+// JSON its content type claims.
+type deadRecord struct {
+	Attributes map[string]any `json:"attributes"`
+	Data       []byte         `json:"data_base64,omitempty"`
+}
+
+func record(e event.Event) deadRecord {
+	attrs := map[string]any{"specversion": e.SpecVersion(), "id": e.ID(), "source": e.Source(), "type": e.Type()}
+	for name, value := range map[string]string{"subject": e.Subject(), "datacontenttype": e.DataContentType(), "dataschema": e.DataSchema()} {
+		if value != "" {
+			attrs[name] = value
+		}
+	}
+	if !e.Time().IsZero() {
+		attrs["time"] = e.Time()
+	}
+	for name, value := range e.Extensions() {
+		attrs[name] = value
+	}
+	return deadRecord{Attributes: attrs, Data: e.Data()}
 }

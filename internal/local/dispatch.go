@@ -15,6 +15,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -203,16 +204,41 @@ func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// append writes an event to the Broker's topic, keyed by its id.
+// append writes an event to the Broker's topic, keyed by its id, in binary
+// mode (attributes in ce_ headers, the data as it came), so that any data a
+// valid event carries, JSON or not, passes through untouched.
 func (b *broker) append(ctx context.Context, e *event.Event) error {
-	value, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encoding event: %w", err)
-	}
-	if err := b.writer.WriteMessages(ctx, kafka.Message{Key: []byte(e.ID()), Value: value}); err != nil {
+	if err := b.writer.WriteMessages(ctx, eventRecord(e)); err != nil {
 		return fmt.Errorf("appending to %s: %w", b.topic, err)
 	}
 	return nil
+}
+
+// eventRecord is a CloudEvent as a binary-mode Kafka record.
+func eventRecord(e *event.Event) kafka.Message {
+	headers := []kafka.Header{
+		{Key: "ce_specversion", Value: []byte(e.SpecVersion())},
+		{Key: "ce_id", Value: []byte(e.ID())},
+		{Key: "ce_source", Value: []byte(e.Source())},
+		{Key: "ce_type", Value: []byte(e.Type())},
+	}
+	add := func(key, value string) {
+		if value != "" {
+			headers = append(headers, kafka.Header{Key: key, Value: []byte(value)})
+		}
+	}
+	add("content-type", e.DataContentType())
+	add("ce_subject", e.Subject())
+	add("ce_dataschema", e.DataSchema())
+	if !e.Time().IsZero() {
+		add("ce_time", e.Time().UTC().Format(time.RFC3339Nano))
+	}
+	for name, value := range e.Extensions() {
+		if text, err := types.Format(value); err == nil {
+			add("ce_"+name, text)
+		}
+	}
+	return kafka.Message{Key: []byte(e.ID()), Value: e.Data(), Headers: headers}
 }
 
 func writeError(w http.ResponseWriter, status int, message string) {
@@ -234,11 +260,16 @@ type trigger struct {
 }
 
 func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
-	var e event.Event
-	if err := json.Unmarshal(m.Value, &e); err != nil {
+	headers := map[string]string{}
+	for _, h := range m.Headers {
+		headers[strings.ToLower(h.Key)] = string(h.Value)
+	}
+	ev, err := recordAsCloudEvent(m, headers)
+	if err != nil {
 		t.broker.log.Error("undecodable record on the broker topic", "offset", m.Offset, "error", err)
 		return true
 	}
+	e := *ev
 	if !matches(&e, t.filter) {
 		t.filtered.Add(1)
 		return true
@@ -369,6 +400,8 @@ func recordAsCloudEvent(m kafka.Message, headers map[string]string) (*event.Even
 		switch attr {
 		case "subject":
 			e.SetSubject(value)
+		case "dataschema":
+			e.SetDataSchema(value)
 		case "time":
 			if t, err := time.Parse(time.RFC3339Nano, value); err == nil {
 				e.SetTime(t)

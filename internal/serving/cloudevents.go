@@ -23,10 +23,16 @@ import (
 // error is answered by apierr: 4xx for the sender's fault, 503 otherwise.
 type EventHandler func(ctx context.Context, e event.Event) (*event.Event, error)
 
-// EventFunction is an HTTP function that takes CloudEvents at POST /.
+// EventFunction is an HTTP function that takes CloudEvents at POST /,
+// bodies up to events.MaxBodyBytes.
 func EventFunction(handle EventHandler, log *slog.Logger) *Function {
+	return EventFunctionLimit(handle, events.MaxBodyBytes, log)
+}
+
+// EventFunctionLimit is EventFunction with another body limit.
+func EventFunctionLimit(handle EventHandler, maxBody int64, log *slog.Logger) *Function {
 	return &Function{Routes: func(r *mux.Router) {
-		r.Handle("/", CloudEvents(handle, log)).Methods(http.MethodPost)
+		r.Handle("/", cloudEvents(handle, maxBody, log)).Methods(http.MethodPost)
 	}}
 }
 
@@ -36,9 +42,13 @@ func EventFunction(handle EventHandler, log *slog.Logger) *Function {
 // text: every refusal here is a JSON body, and a 2xx body is empty or a
 // CloudEvent, never anything a broker would answer 502 to.
 func CloudEvents(handle EventHandler, log *slog.Logger) http.Handler {
+	return cloudEvents(handle, events.MaxBodyBytes, log)
+}
+
+func cloudEvents(handle EventHandler, maxBody int64, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r.Body = http.MaxBytesReader(w, r.Body, events.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		e, err := readEvent(r)
 		var reply *event.Event
 		if err == nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -225,6 +226,7 @@ func (h *health) serveReadiness(w http.ResponseWriter, r *http.Request) {
 	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// serveLiveness also says how many goroutines run, so that a leak shows.
 func (h *health) serveLiveness(w http.ResponseWriter, _ *http.Request) {
-	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	apierr.WriteJSON(w, http.StatusOK, map[string]any{"status": "alive", "goroutines": runtime.NumGoroutine()})
 }
