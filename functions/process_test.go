@@ -5,7 +5,6 @@ package functions_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,18 +15,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
 )
@@ -59,14 +54,14 @@ type process struct {
 	cmd     *exec.Cmd
 	addr    string
 	started time.Time
-	logs    *logBuffer
+	logs    *testenv.Buffer
 	exited  chan error
 }
 
 func start(t *testing.T, name string, env map[string]string) *process {
 	t.Helper()
 	port := testenv.FreePort(t)
-	p := &process{name: name, addr: "127.0.0.1:" + strconv.Itoa(port), logs: &logBuffer{}, exited: make(chan error, 1)}
+	p := &process{name: name, addr: "127.0.0.1:" + strconv.Itoa(port), logs: &testenv.Buffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(filepath.Join(binDir, name))
 	p.cmd.Env = []string{"PORT=" + strconv.Itoa(port), "K_SERVICE=" + name, "K_REVISION=" + name + "-00001", "K_CONFIGURATION=" + name}
 	for k, v := range env {
@@ -90,43 +85,11 @@ func start(t *testing.T, name string, env map[string]string) *process {
 // waitReady polls readiness and returns how long after start it came.
 func (p *process) waitReady(t *testing.T, grpcHealth bool) time.Duration {
 	t.Helper()
-	var check func() error
-	if grpcHealth {
-		// Redial fast: the default back-off waits a second after the first
-		// refused connection, longer than the function takes to start.
-		conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 5 * time.Millisecond, Multiplier: 1.2, MaxDelay: 20 * time.Millisecond}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		health := healthpb.NewHealthClient(conn)
-		check = func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
-			if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				err = fmt.Errorf("status %s", resp.GetStatus())
-			}
-			return err
-		}
-	} else {
-		client := &http.Client{Timeout: time.Second}
-		check = func() error {
-			resp, err := client.Get("http://" + p.addr + "/health/readiness")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return nil
-		}
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := check()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := serving.Probe(ctx, p.addr, grpcHealth)
+		cancel()
 		if err == nil {
 			return time.Since(p.started)
 		}
@@ -205,23 +168,6 @@ func (r *slowRequest) finish() (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // infra is what the functions talk to: real servers.

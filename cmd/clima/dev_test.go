@@ -30,7 +30,7 @@ import (
 type devRun struct {
 	cmd       *exec.Cmd
 	state     string
-	out       *syncBuffer
+	out       *testenv.Buffer
 	endpoints local.Endpoints
 	redis     *redis.Client
 	valkey    *redis.Client
@@ -52,7 +52,7 @@ func startDev(t *testing.T) *devRun {
 	}
 	testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
 
-	d := &devRun{state: t.TempDir(), out: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &devRun{state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr,
 		"-scale-to-zero-after", idle.String(), "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
@@ -399,21 +399,4 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat))
 	return len(fields) > 2 && fields[2] != "Z"
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

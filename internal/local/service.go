@@ -16,10 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"github.com/clima-dev/clima/internal/serving"
 )
 
 // service is one Knative Service run locally: an endpoint that stays up
@@ -197,42 +194,10 @@ func (s *service) run() (*process, time.Duration, error) {
 // waitReady polls the function's readiness, as Knative's probes do.
 func (s *service) waitReady(p *process) error {
 	deadline := time.Now().Add(30 * time.Second)
-	var check func() error
-	if s.grpc {
-		// Redial fast: the default back-off waits a second after the first
-		// refused connection, far longer than a function takes to start.
-		conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 2 * time.Millisecond, Multiplier: 1.2, MaxDelay: 20 * time.Millisecond}}))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		health := healthpb.NewHealthClient(conn)
-		check = func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
-			if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				err = errors.New(resp.GetStatus().String())
-			}
-			return err
-		}
-	} else {
-		client := &http.Client{Timeout: time.Second}
-		check = func() error {
-			resp, err := client.Get("http://" + p.addr + "/health/readiness")
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("readiness %d", resp.StatusCode)
-			}
-			return nil
-		}
-	}
 	for {
-		err := check()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := serving.Probe(ctx, p.addr, s.grpc)
+		cancel()
 		if err == nil {
 			return nil
 		}
