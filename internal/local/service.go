@@ -176,7 +176,9 @@ func (s *service) run() (*process, time.Duration, error) {
 	target, _ := url.Parse("http://" + p.addr)
 	p.proxy = httputil.NewSingleHostReverseProxy(target)
 	p.proxy.FlushInterval = -1
-	transport := &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	// Idle connections to the process close soon, so that an idle process
+	// holds no connection goroutines (and scales to zero with none open).
+	transport := &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 5 * time.Second}
 	if s.grpc {
 		var protocols http.Protocols
 		protocols.SetUnencryptedHTTP2(true)
