@@ -260,11 +260,7 @@ type trigger struct {
 }
 
 func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
-	headers := map[string]string{}
-	for _, h := range m.Headers {
-		headers[strings.ToLower(h.Key)] = string(h.Value)
-	}
-	ev, err := recordAsCloudEvent(m, headers)
+	ev, err := recordAsCloudEvent(m, recordHeaders(m))
 	if err != nil {
 		t.broker.log.Error("undecodable record on the broker topic", "offset", m.Offset, "error", err)
 		return true
@@ -346,10 +342,7 @@ var notAlnum = regexp.MustCompile(`[^a-z0-9]`)
 // toEvent makes of a record the CloudEvent the KafkaSource sends: the record
 // itself when it is a CloudEvent, else a dev.knative.kafka.event.
 func (s *kafkaSource) toEvent(m kafka.Message) (*event.Event, error) {
-	headers := map[string]string{}
-	for _, h := range m.Headers {
-		headers[strings.ToLower(h.Key)] = string(h.Value)
-	}
+	headers := recordHeaders(m)
 	if headers["ce_specversion"] != "" || strings.HasPrefix(headers["content-type"], "application/cloudevents") {
 		return recordAsCloudEvent(m, headers)
 	}
@@ -376,6 +369,15 @@ func (s *kafkaSource) toEvent(m kafka.Message) (*event.Event, error) {
 	e.SetDataContentType(headers["content-type"])
 	e.DataEncoded = m.Value
 	return &e, nil
+}
+
+// recordHeaders maps a record's header names, lower-cased, to their values.
+func recordHeaders(m kafka.Message) map[string]string {
+	headers := make(map[string]string, len(m.Headers))
+	for _, h := range m.Headers {
+		headers[strings.ToLower(h.Key)] = string(h.Value)
+	}
+	return headers
 }
 
 // recordAsCloudEvent reads a record written as a CloudEvent (binary mode:

@@ -168,10 +168,7 @@ func (r *runtime) start(ctx context.Context) error {
 		r.services[s.Name] = svc
 	}
 	rewrite := r.rewriter()
-	secrets, err := r.secrets()
-	if err != nil {
-		return err
-	}
+	secrets := r.secrets()
 	for _, s := range r.set.Services {
 		env, err := r.serviceEnv(s, rewrite, secrets)
 		if err != nil {
@@ -297,7 +294,7 @@ func (r *runtime) rewriter() *strings.Replacer {
 // secrets gives every Secret key the manifests reference its local value:
 // a store's password is the password of the server standing in for it; a
 // RabbitMQ user's credentials are those of the local RabbitMQ URL.
-func (r *runtime) secrets() (map[string]string, error) {
+func (r *runtime) secrets() map[string]string {
 	values := map[string]string{}
 	for _, ss := range r.set.StatefulSets {
 		kv := r.stores[ss.Name]
@@ -316,7 +313,7 @@ func (r *runtime) secrets() (map[string]string, error) {
 			values[s.Name+"/password"] = password
 		}
 	}
-	return values, nil
+	return values
 }
 
 // serviceEnv is a Service's environment here: its manifest's, with cluster
