@@ -61,15 +61,55 @@ func DecodeSubmissions(body []byte) ([]Report, error) {
 // DecodeReports reads validated reports as they travel between functions:
 // one report or an array of them, each with id and acceptance time.
 func DecodeReports(body []byte) ([]Report, error) {
-	return decodeEach(body, func(i int, raw json.RawMessage) (Report, []Problem) {
-		var r Report
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
-			return r, []Problem{{Index: i, Message: "is not a report: " + err.Error()}}
+	if reports, ok := decodeReportsFast(body); ok {
+		return reports, nil
+	}
+	return decodeEach(body, decodeReport)
+}
+
+func decodeReport(i int, raw json.RawMessage) (Report, []Problem) {
+	var r Report
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, []Problem{{Index: i, Message: "is not a report: " + err.Error()}}
+	}
+	return r, r.Validate(i)
+}
+
+// decodeReportsFast decodes well-formed, valid reports in one pass; it
+// gives up on anything else, which decodeEach then reads entry by entry to
+// say what is wrong.
+func decodeReportsFast(body []byte) ([]Report, bool) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || !utf8.Valid(trimmed) {
+		return nil, false
+	}
+	var reports []Report
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	var err error
+	switch trimmed[0] {
+	case '{':
+		reports = make([]Report, 1)
+		err = dec.Decode(&reports[0])
+	case '[':
+		err = dec.Decode(&reports)
+	default:
+		return nil, false
+	}
+	if err != nil || dec.More() || len(reports) == 0 || len(reports) > MaxReports {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // trailing data
+	}
+	for i := range reports {
+		if len(reports[i].Validate(i)) > 0 {
+			return nil, false
 		}
-		return r, r.Validate(i)
-	})
+	}
+	return reports, true
 }
 
 // decodeEach decodes every entry of body, all or nothing.

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,14 @@ func FuzzDecodeReports(f *testing.F) {
 		for i, r := range reports {
 			if problems := r.Validate(i); len(problems) > 0 {
 				t.Fatalf("accepted report %+v is not valid: %v", r, problems)
+			}
+		}
+		// The one-pass decoder accepts only what the entry-by-entry one
+		// accepts, and reads it the same.
+		if fast, ok := decodeReportsFast(body); ok {
+			slow, err := decodeEach(body, decodeReport)
+			if err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("one pass read %+v, entry by entry %+v (%v)", fast, slow, err)
 			}
 		}
 	})

@@ -20,6 +20,7 @@ func dev(ctx context.Context, args []string) error {
 	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "how long a Service stays up without requests")
 	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
 	verbose := fs.Bool("v", false, "log at debug level")
+	debug := fs.Bool("debug", false, "serve Go's profiles of the runtime (/debug/pprof/ at the ingress) and of every function (URLs in /status)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +50,7 @@ func dev(ctx context.Context, args []string) error {
 		RedisURL:     os.Getenv("REDIS_URL"),
 		ValkeyURL:    os.Getenv("VALKEY_URL"),
 		RabbitPrefix: *rabbitPrefix,
+		Debug:        *debug,
 		Log:          log,
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/coalesce"
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/writer"
@@ -30,6 +31,7 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 			return nil, err
 		}
 		p.writers = append(p.writers, client)
+		p.batches = append(p.batches, coalesced(client, p.timeout))
 	}
 	fn := serving.EventFunction(p.handle, log)
 	fn.Close = p.close
@@ -38,6 +40,8 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 
 type publisher struct {
 	writers []writer.Writer
+	// batches coalesce the events in flight into one call per writer.
+	batches []*coalesce.Group[events.Report]
 	// timeout bounds a publish to both writers, room for a writer's own
 	// broker timeout and its cold start from zero.
 	timeout time.Duration
@@ -62,14 +66,31 @@ func (p *publisher) handle(ctx context.Context, e event.Event) (*event.Event, er
 	defer cancel()
 	errs := make([]error, len(p.writers))
 	var wg sync.WaitGroup
-	for i, w := range p.writers {
-		wg.Go(func() { errs[i] = w.Publish(ctx, reports) })
+	for i, batch := range p.batches {
+		wg.Go(func() { errs[i] = batch.Do(ctx, reports) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, apierr.Unavailable("publishing reports", err)
 	}
 	return nil, nil
+}
+
+// coalesced merges the publishes to w of the events in flight at once: under
+// load, one gRPC call carries the reports of many events. A refusal (not an
+// unavailable broker) is retried per event, so that one bad event does not
+// fail the others with it.
+func coalesced(w writer.Writer, timeout time.Duration) *coalesce.Group[events.Report] {
+	return coalesce.New(w.Publish, coalesce.Options{
+		MaxItems: events.MaxReports,
+		// Two calls in flight per writer: while one waits for its broker,
+		// the events arriving meanwhile gather into the next. RabbitMQ
+		// spends ~450 µs of CPU per message confirmed alone, ~100 µs in
+		// batches of 50 (docs/performance.md).
+		MaxInFlight: 2,
+		Timeout:     timeout,
+		Isolate:     func(err error) bool { return !errors.Is(err, writer.ErrUnavailable) },
+	})
 }
 
 func (p *publisher) close(context.Context) error {

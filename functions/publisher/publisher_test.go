@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -79,6 +80,40 @@ func TestPublishesOneMessagePerReportToEachBroker(t *testing.T) {
 		}
 		if len(got) != len(reports) || len(ids) != len(reports) {
 			t.Errorf("%s holds %d messages for %d reports, want one per report (%d)", name, len(got), len(ids), len(reports))
+		}
+	}
+}
+
+// Concurrent events are coalesced into shared writer calls: each report
+// still lands exactly once on each broker, and every event is answered.
+func TestConcurrentEventsEachLandOnce(t *testing.T) {
+	p := startPipeline(t)
+	const events, perEvent = 200, 5
+	statuses := make(chan int, events)
+	for i := range events {
+		go func() {
+			resp, err := testenv.SendEvent(p.url, validatedEvent(t, testenv.Reports(fmt.Sprintf("concurrent-%d", i), perEvent)))
+			if err != nil {
+				t.Error(err)
+			}
+			statuses <- resp.Status
+		}()
+	}
+	for range events {
+		if status := <-statuses; status != http.StatusOK {
+			t.Fatalf("an event was answered %d, want 200", status)
+		}
+	}
+	for name, got := range map[string][]testenv.Message{
+		"kafka":    testenv.KafkaMessages(t, p.kafkaBroker, topic, 2),
+		"rabbitmq": p.checkQueue(t, events*perEvent),
+	} {
+		ids := map[string]bool{}
+		for _, m := range got {
+			ids[m.Report.ID] = true
+		}
+		if len(got) != events*perEvent || len(ids) != events*perEvent {
+			t.Errorf("%s holds %d messages for %d reports, want exactly %d", name, len(got), len(ids), events*perEvent)
 		}
 	}
 }

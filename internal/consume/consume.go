@@ -13,24 +13,31 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/coalesce"
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/store"
 )
 
-// Saver stores one report, at most once per id.
+// Saver stores reports, each at most once per id.
 type Saver interface {
-	Save(ctx context.Context, r events.Report, storedAt time.Time) (stored bool, err error)
+	SaveAll(ctx context.Context, reports []events.Report, storedAt time.Time) (stored int, err error)
 }
 
 // Handler stores the reports of delivered events.
 type Handler struct {
-	store Saver
-	now   func() time.Time
+	saves *coalesce.Group[events.Report]
 }
 
-// NewHandler stores into s.
-func NewHandler(s Saver) *Handler { return &Handler{store: s, now: time.Now} }
+// NewHandler stores into s. The events in flight at once are stored
+// together, in one round trip to the store.
+func NewHandler(s Saver, timeout time.Duration) *Handler {
+	save := func(ctx context.Context, reports []events.Report) error {
+		_, err := s.SaveAll(ctx, reports, time.Now())
+		return err
+	}
+	return &Handler{saves: coalesce.New(save, coalesce.Options{MaxItems: 1000, MaxInFlight: 2, Timeout: timeout})}
+}
 
 // Handle accepts the raw events of the sources (dev.knative.kafka.event,
 // dev.knative.rabbitmq.event) and any record that is itself a CloudEvent:
@@ -44,13 +51,15 @@ func (h *Handler) Handle(ctx context.Context, e event.Event) (*event.Event, erro
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range reports {
-		if _, err := h.store.Save(ctx, r, h.now()); err != nil {
-			return nil, apierr.Unavailable("storing reports", err)
-		}
+	if err := h.saves.Do(ctx, reports); err != nil {
+		return nil, apierr.Unavailable("storing reports", err)
 	}
 	return nil, nil
 }
+
+// storeTimeout bounds one round trip to the store; a source's request
+// outlasts it, so a store that hangs is answered 503 and retried.
+const storeTimeout = 10 * time.Second
 
 // Function builds a consumer function that stores what arrives by path
 // ("kafka", "rabbitmq") into the store its environment names.
@@ -60,7 +69,7 @@ func Function(path string) serving.Builder {
 		if err != nil {
 			return nil, err
 		}
-		fn := serving.EventFunction(NewHandler(s).Handle, log)
+		fn := serving.EventFunction(NewHandler(s, storeTimeout).Handle, log)
 		fn.Ready = s.Ping
 		fn.Close = func(context.Context) error { return s.Close() }
 		return fn, nil

@@ -33,7 +33,7 @@ type fixture struct {
 	url   string
 }
 
-func start(t *testing.T, path string) *fixture {
+func start(t testing.TB, path string) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: path,
@@ -42,12 +42,12 @@ func start(t *testing.T, path string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	srv := httptest.NewServer(serving.CloudEvents(consume.NewHandler(s).Handle, serving.NewLogger("test")))
+	srv := httptest.NewServer(serving.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, serving.NewLogger("test")))
 	t.Cleanup(srv.Close)
 	return &fixture{redis: r, store: s, url: srv.URL}
 }
 
-func (f *fixture) stats(t *testing.T) store.Stats {
+func (f *fixture) stats(t testing.TB) store.Stats {
 	t.Helper()
 	st, err := f.store.Stats(context.Background())
 	if err != nil {

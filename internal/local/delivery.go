@@ -27,7 +27,7 @@ type policy struct {
 	delay      time.Duration
 	exponent   bool // exponential (delay·2^n) or linear (delay·n) back-off
 	timeout    time.Duration
-	deadLetter string // URL, or "" when the sender has none
+	deadLetter *destination // nil when the sender has none
 	// retryable says which answers are worth another attempt; Knative's
 	// senders and the RabbitmqSource's differ.
 	retryable func(status int) bool
@@ -48,7 +48,7 @@ func rabbitRetryable(status int) bool {
 	return false
 }
 
-func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter string, retryable func(int) bool) (policy, error) {
+func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter *destination, retryable func(int) bool) (policy, error) {
 	p := policy{retries: 10, delay: 200 * time.Millisecond, exponent: true, timeout: 60 * time.Second, deadLetter: deadLetter, retryable: retryable}
 	if d == nil {
 		return p, nil
@@ -142,7 +142,7 @@ type attempt struct {
 // deliver sends e to target under p. It returns the reply event, if the
 // subscriber answered with one, and how the delivery ended. It gives up
 // early only when ctx ends.
-func (s *sender) deliver(ctx context.Context, target string, e *event.Event, p policy) (*event.Event, outcome) {
+func (s *sender) deliver(ctx context.Context, target destination, e *event.Event, p policy) (*event.Event, outcome) {
 	var last attempt
 	for try := 0; try <= p.retries; try++ {
 		if try > 0 {
@@ -163,12 +163,12 @@ func (s *sender) deliver(ctx context.Context, target string, e *event.Event, p p
 			return nil, failed
 		}
 	}
-	if p.deadLetter == "" {
-		s.log.Warn("delivery failed", "id", e.ID(), "type", e.Type(), "target", target, "status", last.status, "error", last.err)
+	if p.deadLetter == nil {
+		s.log.Warn("delivery failed", "id", e.ID(), "type", e.Type(), "target", target.url, "status", last.status, "error", last.err)
 		return nil, failed
 	}
 	dead := e.Clone()
-	dead.SetExtension("knativeerrordest", target)
+	dead.SetExtension("knativeerrordest", target.url)
 	if last.err == nil {
 		dead.SetExtension("knativeerrorcode", strconv.Itoa(last.status))
 		if len(last.body) > 0 {
@@ -178,19 +178,46 @@ func (s *sender) deliver(ctx context.Context, target string, e *event.Event, p p
 		dead.SetExtension("knativeerrorcode", "0")
 	}
 	deadPolicy := p
-	deadPolicy.deadLetter = ""
-	if _, result := s.deliver(ctx, p.deadLetter, &dead, deadPolicy); result != delivered {
+	deadPolicy.deadLetter = nil
+	if _, result := s.deliver(ctx, *p.deadLetter, &dead, deadPolicy); result != delivered {
 		s.log.Error("dead-letter sink did not take the event", "id", e.ID(), "type", e.Type())
 		return nil, failed
 	}
 	return nil, deadLettered
 }
 
+// destination is where a dispatcher delivers: any URL, or a local Service,
+// whose ready process then gets the request directly, as a pod does once
+// Knative's activator is out of the path.
+type destination struct {
+	url  string   // the Service's endpoint and path, or any URL
+	svc  *service // nil for a plain URL
+	path string   // the path on the Service
+}
+
+// open returns where one request goes, and what to call once its answer
+// is read. For a Service it waits for a ready process (a cold start).
+func (d destination) open(ctx context.Context) (string, func(), error) {
+	if d.svc == nil {
+		return d.url, func() {}, nil
+	}
+	p, err := d.svc.acquire(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return "http://" + p.addr + d.path, func() { d.svc.release(p) }, nil
+}
+
 // send makes one attempt.
-func (s *sender) send(ctx context.Context, target string, e *event.Event, timeout time.Duration) attempt {
+func (s *sender) send(ctx context.Context, target destination, e *event.Event, timeout time.Duration) attempt {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	url, done, err := target.open(ctx)
+	if err != nil {
+		return attempt{err: err}
+	}
+	defer done()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return attempt{err: err}
 	}

@@ -75,12 +75,14 @@ type tracked struct {
 func newKafkaLoop(brokers []string, group string, topics []string, workers int, log *slog.Logger, handle func(context.Context, kafka.Message) bool) *kafkaLoop {
 	return &kafkaLoop{
 		reader: kafka.NewReader(kafka.ReaderConfig{
-			Brokers:        brokers,
-			GroupID:        group,
-			GroupTopics:    topics,
-			MinBytes:       1,
+			Brokers:     brokers,
+			GroupID:     group,
+			GroupTopics: topics,
+			// A fetch waits up to 5 ms for 64 kB, so that under load one
+			// fetch brings many records instead of one each.
+			MinBytes:       64 << 10,
 			MaxBytes:       16 << 20,
-			MaxWait:        100 * time.Millisecond,
+			MaxWait:        5 * time.Millisecond,
 			StartOffset:    kafka.FirstOffset,
 			CommitInterval: 50 * time.Millisecond,
 			QueueCapacity:  1000,
@@ -170,7 +172,7 @@ func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
 		Topic:        topic,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
-		BatchSize:    1000,
+		BatchSize:    256, // kafka-go allocates this many records per batch
 		BatchBytes:   maxEventBytes,
 		BatchTimeout: time.Millisecond,
 		MaxAttempts:  5,
@@ -252,7 +254,7 @@ func writeError(w http.ResponseWriter, status int, message string) {
 type trigger struct {
 	name       string
 	filter     map[string]string
-	subscriber string
+	subscriber destination
 	policy     policy
 	broker     *broker
 	sender     *sender
@@ -331,7 +333,7 @@ func matches(e *event.Event, filter map[string]string) bool {
 // kafkaSource delivers the records of its topics as the KafkaSource does.
 type kafkaSource struct {
 	namespace, name string
-	sink            string
+	sink            destination
 	policy          policy
 	sender          *sender
 	counters
@@ -445,7 +447,7 @@ type rabbitSource struct {
 	namespace, name string
 	url, queue      string
 	parallelism     int
-	sink            string
+	sink            destination
 	policy          policy
 	sender          *sender
 	log             *slog.Logger

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/exec"
@@ -27,6 +28,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	corev1 "k8s.io/api/core/v1"
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
@@ -49,7 +52,9 @@ type Options struct {
 	// RabbitPrefix is put before every queue and exchange name, so that
 	// runtimes sharing a RabbitMQ server do not mix (tests use it).
 	RabbitPrefix string
-	Log          *slog.Logger
+	// Debug makes every function serve Go's profiles (see Status).
+	Debug bool
+	Log   *slog.Logger
 }
 
 // Endpoints is what endpoints.json holds: where everything listens.
@@ -72,6 +77,8 @@ type Status struct {
 	Dispatchers map[string]DispatcherStatus `json:"dispatchers"`
 	// Servers are the PIDs of the servers the runtime started.
 	Servers map[string]int `json:"servers"`
+	// RuntimePID is clima dev's own: the broker, the dispatchers, Kafka.
+	RuntimePID int `json:"runtime_pid"`
 }
 
 type runtime struct {
@@ -156,12 +163,18 @@ func (r *runtime) start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.HandleFunc("PUT /faults", r.serveFaults)
+	if r.opts.Debug {
+		// Profiles of the runtime itself: kfake, dispatchers, proxies.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("/", r.routeBroker)
 	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.ingress.Serve(lis) }()
 
 	for _, s := range r.set.Services {
 		svc := newService(s.Name, filepath.Join(r.opts.StateDir, "bin", s.Name), nil, isGRPC(s), r.opts.Idle, filepath.Join(r.opts.StateDir, "logs"), r.log)
+		svc.debug = r.opts.Debug
 		if err := svc.listen("127.0.0.1:0"); err != nil {
 			return err
 		}
@@ -328,6 +341,12 @@ func (r *runtime) serviceEnv(s *servingv1.Service, rewrite *strings.Replacer, se
 		names[e.Spec.Name] = true
 	}
 	for _, c := range s.Spec.Template.Spec.Containers {
+		// In a pod Go sizes GOMAXPROCS to the container's CPU limit (Go
+		// 1.25 reads cgroups); a local process has no cgroup, so it is
+		// told the same.
+		if cpu, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+			env = append(env, "GOMAXPROCS="+strconv.FormatInt(max(1, cpu.Value()), 10))
+		}
 		for _, e := range c.Env {
 			var value string
 			switch {
@@ -349,29 +368,42 @@ func (r *runtime) serviceEnv(s *servingv1.Service, rewrite *strings.Replacer, se
 	return env, nil
 }
 
-// resolve gives a destination's local URL.
-func (r *runtime) resolve(d *duckv1.Destination) (string, error) {
+// resolve gives where a destination is here.
+func (r *runtime) resolve(d *duckv1.Destination) (destination, error) {
 	if d == nil {
-		return "", nil
+		return destination{}, nil
 	}
 	if d.Ref != nil {
 		if d.Ref.Kind != "Service" {
-			return "", fmt.Errorf("destination %s %s: only Knative Services are supported locally", d.Ref.Kind, d.Ref.Name)
+			return destination{}, fmt.Errorf("destination %s %s: only Knative Services are supported locally", d.Ref.Kind, d.Ref.Name)
 		}
 		svc, ok := r.services[d.Ref.Name]
 		if !ok {
-			return "", fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
+			return destination{}, fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
 		}
-		url := svc.url
+		dest := destination{url: svc.url, svc: svc}
 		if d.URI != nil {
-			url += d.URI.Path
+			dest.path = d.URI.Path
+			dest.url += d.URI.Path
 		}
-		return url, nil
+		return dest, nil
 	}
 	if d.URI != nil {
-		return d.URI.String(), nil
+		return destination{url: d.URI.String()}, nil
 	}
-	return "", errors.New("destination has neither ref nor uri")
+	return destination{}, errors.New("destination has neither ref nor uri")
+}
+
+// resolveDeadLetter resolves a delivery spec's dead-letter sink, if any.
+func (r *runtime) resolveDeadLetter(d *eventingduckv1.DeliverySpec) (*destination, error) {
+	if d == nil || d.DeadLetterSink == nil {
+		return nil, nil
+	}
+	dest, err := r.resolve(d.DeadLetterSink)
+	if err != nil {
+		return nil, err
+	}
+	return &dest, nil
 }
 
 func (r *runtime) startDispatchers(ctx context.Context) error {
@@ -395,11 +427,9 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 				}
 			}
 		}
-		var deadLetter string
-		if delivery != nil {
-			if deadLetter, err = r.resolve(delivery.DeadLetterSink); err != nil {
-				return fmt.Errorf("trigger %s: %w", t.Name, err)
-			}
+		deadLetter, err := r.resolveDeadLetter(delivery)
+		if err != nil {
+			return fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
 		p, err := newPolicy(delivery, deadLetter, knativeRetryable)
 		if err != nil {
@@ -418,11 +448,9 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
 		}
-		var deadLetter string
-		if ks.Spec.Delivery != nil {
-			if deadLetter, err = r.resolve(ks.Spec.Delivery.DeadLetterSink); err != nil {
-				return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
-			}
+		deadLetter, err := r.resolveDeadLetter(ks.Spec.Delivery)
+		if err != nil {
+			return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
 		}
 		p, err := newPolicy(ks.Spec.Delivery, deadLetter, knativeRetryable)
 		if err != nil {
@@ -441,7 +469,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("rabbitmq source %s: %w", rs.Metadata.Name, err)
 		}
-		p, err := newPolicy(rs.Spec.Delivery, "", rabbitRetryable)
+		p, err := newPolicy(rs.Spec.Delivery, nil, rabbitRetryable)
 		if err != nil {
 			return err
 		}
@@ -496,7 +524,7 @@ func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (r *runtime) status() Status {
-	st := Status{Services: map[string]ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}}
+	st := Status{Services: map[string]ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}, RuntimePID: os.Getpid()}
 	for name, s := range r.services {
 		st.Services[name] = s.status()
 	}

@@ -28,6 +28,7 @@ type service struct {
 	binary string
 	env    []string
 	grpc   bool // the port is h2c: probe with gRPC health, proxy HTTP/2
+	debug  bool // processes serve Go's profiles (DEBUG_ADDR)
 	idle   time.Duration
 	log    *slog.Logger
 	dir    string // where process logs go
@@ -51,10 +52,11 @@ type service struct {
 
 // process is one running instance of a function.
 type process struct {
-	cmd    *exec.Cmd
-	addr   string
-	proxy  *httputil.ReverseProxy
-	exited chan struct{}
+	cmd       *exec.Cmd
+	addr      string
+	debugAddr string // where it serves profiles, if it does
+	proxy     *httputil.ReverseProxy
+	exited    chan struct{}
 }
 
 func newService(name, binary string, env []string, grpcPort bool, idle time.Duration, dir string, log *slog.Logger) *service {
@@ -88,7 +90,7 @@ func (s *service) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	defer s.release()
+	defer s.release(p)
 	p.proxy.ServeHTTP(w, r)
 }
 
@@ -116,7 +118,8 @@ func (s *service) acquire(ctx context.Context) (*process, error) {
 	}
 }
 
-func (s *service) release() {
+// release ends a request that acquire gave to p.
+func (s *service) release(*process) {
 	s.mu.Lock()
 	s.inflight--
 	s.lastUsed = time.Now()
@@ -158,6 +161,15 @@ func (s *service) run() (*process, time.Duration, error) {
 	defer logFile.Close()
 	cmd := exec.Command(s.binary)
 	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port))
+	var debugAddr string
+	if s.debug {
+		debugPort, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		debugAddr = "127.0.0.1:" + strconv.Itoa(debugPort)
+		cmd.Env = append(cmd.Env, "DEBUG_ADDR="+debugAddr)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The process dies with clima dev, however clima dev ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -165,7 +177,7 @@ func (s *service) run() (*process, time.Duration, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, 0, fmt.Errorf("starting %s: %w", s.name, err)
 	}
-	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), exited: make(chan struct{})}
+	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	if err := s.waitReady(p); err != nil {
 		_ = cmd.Process.Kill()
@@ -292,6 +304,8 @@ type ServiceStatus struct {
 	Starts      int     `json:"starts"`
 	Exits       int     `json:"exits"`
 	ColdStartMs float64 `json:"cold_start_ms"`
+	// Profiles are the pprof URLs of its processes (clima dev -debug).
+	Profiles []string `json:"profiles,omitempty"`
 }
 
 func (s *service) status() ServiceStatus {
@@ -300,6 +314,9 @@ func (s *service) status() ServiceStatus {
 	st := ServiceStatus{URL: s.url, InFlight: s.inflight, Starts: s.starts, Exits: s.exits, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}}
 	if s.proc != nil {
 		st.PIDs = append(st.PIDs, s.proc.cmd.Process.Pid)
+		if s.proc.debugAddr != "" {
+			st.Profiles = append(st.Profiles, "http://"+s.proc.debugAddr+"/debug/pprof/")
+		}
 	}
 	for p := range s.draining {
 		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)

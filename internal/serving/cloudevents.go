@@ -97,7 +97,9 @@ func logEvent(log *slog.Logger, e *event.Event, status int, err error, took time
 	}
 	switch {
 	case err == nil:
-		log.Info("event handled", attrs...)
+		// Debug: a line per event would cost each function a write per
+		// event, as much as the event's own work.
+		log.Debug("event handled", attrs...)
 	case status < 500:
 		log.Info("event refused", append(attrs, "error", err)...)
 	default:

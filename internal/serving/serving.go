@@ -85,6 +85,7 @@ func ListEnv(build Builder) []string {
 	env := config.New(func(string) (string, bool) { return "", false })
 	env.String("K_SERVICE", "")
 	env.Int("PORT", 8080, 0, 65535)
+	env.String("DEBUG_ADDR", "")
 	fn, _ := build(context.Background(), env, slog.New(slog.DiscardHandler))
 	if fn != nil && fn.Close != nil {
 		_ = fn.Close(context.Background())
@@ -100,6 +101,7 @@ func NewLogger(service string) *slog.Logger {
 // Run builds the function, serves it on PORT until ctx ends, then drains.
 func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
 	port := env.Int("PORT", 8080, 0, 65535)
+	debugAddr := env.String("DEBUG_ADDR", "")
 	fn, err := build(ctx, env, log)
 	if envErr := env.Err(); envErr != nil {
 		err = fmt.Errorf("configuration: %w", envErr) // the cause of any build error that follows
@@ -111,6 +113,9 @@ func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) 
 		return fmt.Errorf("starting: %w", err)
 	}
 	log.Info("starting", "version", Version, "config", env)
+	if debugAddr != "" {
+		defer serveDebug(debugAddr, log)()
+	}
 
 	lis, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 	if err != nil {

@@ -111,6 +111,53 @@ func Open(cfg Config) (*Store, error) {
 // Save stores one report unless its id was stored before, and reports which.
 // It returns only after the server applied the script.
 func (s *Store) Save(ctx context.Context, r events.Report, storedAt time.Time) (stored bool, err error) {
+	keys, args := s.saveCall(r, storedAt)
+	n, err := saveScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("storing report %s: %w", r.ID, err)
+	}
+	return n == 1, nil
+}
+
+// SaveAll stores reports as Save does, each by its own script call (so each
+// atomically), all in one round trip. It returns how many were new. On an
+// error some reports may be stored: calling it again stores the rest and
+// counts none twice.
+func (s *Store) SaveAll(ctx context.Context, reports []events.Report, storedAt time.Time) (stored int, err error) {
+	stored, err = s.saveAll(ctx, reports, storedAt)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A server restarted without its script cache: load it, once.
+		if err = saveScript.Load(ctx, s.rdb).Err(); err == nil {
+			stored, err = s.saveAll(ctx, reports, storedAt)
+		}
+	}
+	if err != nil {
+		return stored, fmt.Errorf("storing %d reports: %w", len(reports), err)
+	}
+	return stored, nil
+}
+
+func (s *Store) saveAll(ctx context.Context, reports []events.Report, storedAt time.Time) (int, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(reports))
+	for i, r := range reports {
+		keys, args := s.saveCall(r, storedAt)
+		cmds[i] = saveScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	stored := 0
+	for _, c := range cmds {
+		if n, _ := c.Int(); n == 1 {
+			stored++
+		}
+	}
+	return stored, nil
+}
+
+// saveCall is the keys and arguments of save.lua for one report.
+func (s *Store) saveCall(r events.Report, storedAt time.Time) ([]string, []any) {
 	latency := storedAt.Sub(r.AcceptedAt).Milliseconds()
 	if latency < 0 {
 		latency = 0 // clocks of two machines disagree
@@ -125,11 +172,7 @@ func (s *Store) Save(ctx context.Context, r events.Report, storedAt time.Time) (
 		int64(s.cfg.Retention.Seconds()), int64(s.cfg.DedupeWindow.Seconds()), s.cfg.RecentMax,
 		storedAt.UTC().Format(time.RFC3339Nano), BucketField(latency),
 	}
-	n, err := saveScript.Run(ctx, s.rdb, keys, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("storing report %s: %w", r.ID, err)
-	}
-	return n == 1, nil
+	return keys, args
 }
 
 // DeadLetter is an event the platform could not deliver.

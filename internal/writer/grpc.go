@@ -47,7 +47,7 @@ func (s *Server) Publish(ctx context.Context, req *writerpb.PublishRequest) (*wr
 		s.log.Warn("publish failed", "reports", len(reports), "first_id", reports[0].ID, "error", err, "took", time.Since(start))
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	s.log.Info("published", "reports", len(reports), "first_id", reports[0].ID, "took", time.Since(start))
+	s.log.Debug("published", "reports", len(reports), "first_id", reports[0].ID, "took", time.Since(start))
 	return &writerpb.PublishReply{Published: int32(len(reports))}, nil
 }
 

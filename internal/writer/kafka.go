@@ -40,10 +40,11 @@ func NewKafka(cfg KafkaConfig) *Kafka {
 			// on where a country's records go.
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
-			// A request's records go out in one produce request per
-			// partition: a batch holds a whole request and is sent at once
-			// instead of waiting for kafka-go's 1 s default batch timeout.
-			BatchSize:       events.MaxReports,
+			// A batch is sent at once instead of after kafka-go's 1 s
+			// default timeout. kafka-go allocates room for BatchSize
+			// records per batch, so a small size keeps a small write
+			// cheap; a large one goes out in several batches.
+			BatchSize:       256,
 			BatchBytes:      1_000_000, // Kafka's default message.max.bytes
 			BatchTimeout:    time.Microsecond,
 			MaxAttempts:     5,
