@@ -22,12 +22,12 @@ GH                        := https://github.com
 
 FUZZTIME           ?= 30s
 
-.PHONY: help deps build run stats test fuzz lint proto clean cluster-deps secrets images deploy undeploy
+.PHONY: help deps build run stats load bench test fuzz lint proto clean cluster-deps secrets images deploy undeploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-deps: ## install redis-server and rabbitmq-server if missing, start RabbitMQ (idempotent)
+deps: ## install redis-server, rabbitmq-server and Locust if missing, start RabbitMQ (idempotent)
 	@scripts/deps.sh
 
 build: ## build every function and the clima command into bin/
@@ -40,8 +40,16 @@ run: deps ## run the whole pipeline on this machine (clima dev); Ctrl-C stops ev
 stats: ## show Redis and Valkey side by side (of a running make run)
 	$(GO) run ./cmd/clima stats
 
+load: deps ## Locust headless against a running make run (10 users, 10,000 requests), then check the stores (ARGS)
+	$(GO) build -o bin/clima ./cmd/clima
+	bin/clima load $(ARGS)
+
+bench: ## measure a running make run end to end: rate, latency, bare-hop ratio (ARGS)
+	$(GO) build -o bin/clima ./cmd/clima
+	bin/clima bench $(ARGS)
+
 test: deps lint ## lint, then every test against real servers (what CI runs)
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 fuzz: ## fuzz every decoder of outside input for FUZZTIME each (make test replays the corpora)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmissions$$' -fuzztime $(FUZZTIME) ./events

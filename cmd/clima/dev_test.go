@@ -28,6 +28,7 @@ import (
 
 // devRun is a `clima dev` process, driven as a user would drive it.
 type devRun struct {
+	root      string
 	cmd       *exec.Cmd
 	state     string
 	out       *testenv.Buffer
@@ -52,7 +53,7 @@ func startDev(t *testing.T) *devRun {
 	}
 	testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
 
-	d := &devRun{state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
+	d := &devRun{root: root, state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr,
 		"-scale-to-zero-after", idle.String(), "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
@@ -351,6 +352,38 @@ func TestDev(t *testing.T) {
 		t.Logf("cold start of ingest (process start → ready): %.1f ms", st.ColdStartMs)
 		for name, s := range d.status(t).Services {
 			t.Logf("cold start of %-15s %6.1f ms", name, s.ColdStartMs)
+		}
+	})
+
+	// From here on the stores hold reports of random countries: totals are
+	// what the harnesses check.
+	t.Run("Locust's clients land exactly once in both stores", func(t *testing.T) {
+		var out bytes.Buffer
+		err := load(context.Background(), []string{"-state", d.state, "-root", d.root, "-users", "10", "-requests", "1000",
+			"-user", "CloudEventsUser,LegacyUser", "-batch-weight", "1", "-batch-size", "20"}, &out)
+		if err != nil || !strings.Contains(out.String(), "OK: 1000 requests, 0 failures") {
+			t.Fatalf("clima load: %v\n%s", err, out.String())
+		}
+		t.Logf("clima load:\n%s", out.String())
+	})
+
+	t.Run("the load harness measures exactly what it sent", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := benchCmd(context.Background(), []string{"-state", d.state, "-reports", "600", "-c", "16", "-json"}, &out); err != nil {
+			t.Fatalf("clima bench: %v\n%s", err, out.String())
+		}
+		var res struct {
+			Accepted         int                    `json:"accepted"`
+			ReportsPerSecond float64                `json:"reports_per_second"`
+			HopPerSecond     float64                `json:"bare_hop_per_second"`
+			Kafka            struct{ Stored int64 } `json:"kafka_path"`
+			RabbitMQ         struct{ Stored int64 } `json:"rabbitmq_path"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%v:\n%s", err, out.String())
+		}
+		if res.Accepted != 600 || res.Kafka.Stored != 600 || res.RabbitMQ.Stored != 600 || res.ReportsPerSecond <= 0 || res.HopPerSecond <= 0 {
+			t.Fatalf("clima bench measured %s", out.String())
 		}
 	})
 

@@ -2,6 +2,8 @@
 //
 //	clima dev     run the whole pipeline locally, from the manifests
 //	clima stats   show Redis and Valkey side by side
+//	clima bench   measure a running clima dev end to end
+//	clima load    run Locust against clima and check the stores
 package main
 
 import (
@@ -17,6 +19,8 @@ const usage = `usage: clima <command> [flags]
 commands:
   dev     run the whole pipeline on this machine, from knative/, kafka-source/ and rabbit-source/
   stats   show what Redis and Valkey hold, side by side, and whether the two paths agree
+  bench   send reports to a running clima dev and measure the rate and latency into both stores
+  load    run Locust (loadtest/locustfile.py) headless, then check each store holds exactly what was accepted
 
 Run clima <command> -h for its flags.
 `
@@ -41,6 +45,10 @@ func run(ctx context.Context, args []string) error {
 		return dev(ctx, args[1:])
 	case "stats":
 		return stats(ctx, args[1:], os.Stdout)
+	case "load":
+		return load(ctx, args[1:], os.Stdout)
+	case "bench":
+		return benchCmd(ctx, args[1:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil
