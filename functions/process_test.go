@@ -49,6 +49,20 @@ func TestMain(m *testing.M) {
 }
 
 // process is one function running as its own process.
+// rss is the process's resident memory, as /proc says.
+func (p *process) rss() string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
 type process struct {
 	name    string
 	cmd     *exec.Cmd
@@ -257,7 +271,7 @@ func TestFunctionProcesses(t *testing.T) {
 			if took := p.waitReady(t, false); took > time.Second {
 				t.Errorf("ready %s after start, want within 1s", took)
 			} else {
-				t.Logf("ready %s after start", took.Round(time.Millisecond))
+				t.Logf("ready %s after start; resident memory when ready %s", took.Round(time.Millisecond), p.rss())
 			}
 			req := beginRequest(t, p.addr, c.event)
 			p.terminate(t)
@@ -303,7 +317,7 @@ func TestFunctionProcesses(t *testing.T) {
 			if took := p.waitReady(t, true); took > time.Second {
 				t.Errorf("ready %s after start, want within 1s", took)
 			} else {
-				t.Logf("ready %s after start", took.Round(time.Millisecond))
+				t.Logf("ready %s after start; resident memory when ready %s", took.Round(time.Millisecond), p.rss())
 			}
 			client, err := writer.Dial(p.addr)
 			if err != nil {

@@ -93,9 +93,16 @@ func TestKoResolve(t *testing.T) {
 			t.Errorf("%s runs as user %q, want a non-root user", ref, user)
 		}
 		size := compressedSize(t, img)
+		if size > maxImageBytes {
+			t.Errorf("%s is %.1f MB compressed, more than %.0f MB", ref, float64(size)/1e6, float64(maxImageBytes)/1e6)
+		}
 		t.Logf("%-60s %7.1f MB", strings.SplitN(ref.Context().RepositoryStr(), "/", 2)[1], float64(size)/1e6)
 	}
 }
+
+// maxImageBytes bounds a function's image: what a node pulls on a cold
+// start from zero.
+const maxImageBytes = 15_000_000
 
 // compressedSize is what a node pulls: manifest, config and compressed layers.
 func compressedSize(t *testing.T, img v1.Image) int64 {
