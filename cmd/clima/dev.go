@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/clima-dev/clima/internal/local"
@@ -17,11 +18,16 @@ func dev(ctx context.Context, args []string) error {
 	root := fs.String("root", ".", "the clima repository: manifests and Go module")
 	state := fs.String("state", ".clima", "folder for binaries, logs, store data and endpoints.json")
 	addr := fs.String("addr", "127.0.0.1:8080", "where the broker ingress listens")
-	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "how long a Service stays up without requests")
+	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "Knative's scale-to-zero grace period: how long the last replica stays once the autoscaler wants none")
+	autoscalerSettings := fs.String("autoscaler", "", "settings of Knative's config-autoscaler, as key=value,… (stable-window=6s,panic-threshold-percentage=200)")
 	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
 	verbose := fs.Bool("v", false, "log at debug level")
 	debug := fs.Bool("debug", false, "serve Go's profiles of the runtime (/debug/pprof/ at the ingress) and of every function (URLs in /status)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	asSettings, err := keyValues(*autoscalerSettings)
+	if err != nil {
 		return err
 	}
 	rootDir, err := filepath.Abs(*root)
@@ -45,6 +51,7 @@ func dev(ctx context.Context, args []string) error {
 		StateDir:     stateDir,
 		BrokerAddr:   *addr,
 		Idle:         *idle,
+		Autoscaler:   asSettings,
 		KafkaBrokers: os.Getenv("KAFKA_BROKERS"),
 		RabbitURL:    os.Getenv("RABBITMQ_URL"),
 		RedisURL:     os.Getenv("REDIS_URL"),
@@ -53,4 +60,20 @@ func dev(ctx context.Context, args []string) error {
 		Debug:        *debug,
 		Log:          log,
 	})
+}
+
+// keyValues reads "k=v,k2=v2".
+func keyValues(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fmt.Errorf("-autoscaler: %q is not key=value", pair)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
 }

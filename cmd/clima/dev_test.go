@@ -38,8 +38,13 @@ type devRun struct {
 	exited    chan error
 }
 
-// idle is the scale-to-zero window of the runtime under test.
+// idle is the scale-to-zero grace period of the runtime under test.
 const idle = 3 * time.Second
+
+// autoscalerSettings shorten Knative's stable window (60 s) to its minimum,
+// and widen the panic window to 3 s (10 % of 6 s would be shorter than the
+// collector's one scrape a second).
+const autoscalerSettings = "stable-window=6s,panic-window-percentage=50"
 
 func startDev(t *testing.T) *devRun {
 	t.Helper()
@@ -56,7 +61,7 @@ func startDev(t *testing.T) *devRun {
 	d := &devRun{root: root, state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr,
-		"-scale-to-zero-after", idle.String(), "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
+		"-scale-to-zero-after", idle.String(), "-autoscaler", autoscalerSettings, "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@
 //	clima stats   show Redis and Valkey side by side
 //	clima bench   measure a running clima dev end to end
 //	clima load    run Locust against clima and check the stores
+//	clima top     watch Knative's autoscaler decide, per Service
 package main
 
 import (
@@ -21,6 +22,7 @@ commands:
   stats   show what Redis and Valkey hold, side by side, and whether the two paths agree
   bench   send reports to a running clima dev and measure the rate and latency into both stores
   load    run Locust (loadtest/locustfile.py) headless, then check each store holds exactly what was accepted
+  top     watch each Service's autoscaler: observed concurrency, desired and ready replicas, panic mode
 
 Run clima <command> -h for its flags.
 `
@@ -45,6 +47,8 @@ func run(ctx context.Context, args []string) error {
 		return dev(ctx, args[1:])
 	case "stats":
 		return stats(ctx, args[1:], os.Stdout)
+	case "top":
+		return top(ctx, args[1:], os.Stdout)
 	case "load":
 		return load(ctx, args[1:], os.Stdout)
 	case "bench":

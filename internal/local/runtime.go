@@ -32,6 +32,7 @@ import (
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 
 	"github.com/clima-dev/clima/internal/manifest"
 )
@@ -44,8 +45,12 @@ type Options struct {
 	StateDir string
 	// BrokerAddr is where the broker ingress listens (127.0.0.1:8080).
 	BrokerAddr string
-	// Idle is how long a Service stays up without requests.
+	// Idle is Knative's scale-to-zero grace period: how long the last
+	// replica stays after the autoscaler wants none.
 	Idle time.Duration
+	// Autoscaler holds settings of Knative's config-autoscaler ConfigMap
+	// ("stable-window": "6s", …); unset ones keep Knative's defaults.
+	Autoscaler map[string]string
 	// KafkaBrokers, RabbitURL, RedisURL, ValkeyURL name servers to use
 	// instead of starting them (KAFKA_BROKERS, RABBITMQ_URL, …).
 	KafkaBrokers, RabbitURL, RedisURL, ValkeyURL string
@@ -163,6 +168,7 @@ func (r *runtime) start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.HandleFunc("PUT /faults", r.serveFaults)
+	mux.HandleFunc("GET /autoscaling", r.serveAutoscaling)
 	if r.opts.Debug {
 		// Profiles of the runtime itself: kfake, dispatchers, proxies.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -172,9 +178,16 @@ func (r *runtime) start(ctx context.Context) error {
 	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.ingress.Serve(lis) }()
 
+	asConfig, err := r.autoscalerConfig()
+	if err != nil {
+		return err
+	}
 	for _, s := range r.set.Services {
-		svc := newService(s.Name, filepath.Join(r.opts.StateDir, "bin", s.Name), nil, isGRPC(s), r.opts.Idle, filepath.Join(r.opts.StateDir, "logs"), r.log)
+		svc := newService(s.Name, filepath.Join(r.opts.StateDir, "bin", s.Name), nil, isGRPC(s), filepath.Join(r.opts.StateDir, "logs"), r.log)
 		svc.debug = r.opts.Debug
+		if svc.scaler, err = newAutoscaler(s, asConfig, svc.load, svc.readyCount); err != nil {
+			return err
+		}
 		if err := svc.listen("127.0.0.1:0"); err != nil {
 			return err
 		}
@@ -192,6 +205,11 @@ func (r *runtime) start(ctx context.Context) error {
 
 	if err := r.startDispatchers(ctx); err != nil {
 		return err
+	}
+	// Each revision starts at its initial scale, then its KPA decides.
+	for _, svc := range r.services {
+		svc.scale(svc.scaler.initialScale())
+		r.dispatchWG.Go(func() { svc.autoscale(ctx) })
 	}
 	return r.writeEndpoints()
 }
@@ -516,6 +534,29 @@ func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
 	r.log.Warn("faults set", "duplicate_deliveries", f.DuplicateDeliveries)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(f)
+}
+
+// autoscalerConfig is Knative's config-autoscaler with the runtime's
+// settings: -scale-to-zero-after is its scale-to-zero grace period.
+func (r *runtime) autoscalerConfig() (*autoscalerconfig.Config, error) {
+	data := map[string]string{}
+	for k, v := range r.opts.Autoscaler {
+		data[k] = v
+	}
+	if r.opts.Idle > 0 {
+		data["scale-to-zero-grace-period"] = r.opts.Idle.String()
+	}
+	return AutoscalerConfig(data)
+}
+
+// serveAutoscaling answers every Service's autoscaler decisions so far.
+func (r *runtime) serveAutoscaling(w http.ResponseWriter, _ *http.Request) {
+	decisions := map[string][]Decision{}
+	for name, s := range r.services {
+		decisions[name] = s.scaler.history()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(decisions)
 }
 
 func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {

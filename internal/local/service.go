@@ -21,46 +21,53 @@ import (
 
 // service is one Knative Service run locally: an endpoint that stays up
 // (as the activator and the Service's address do in a cluster) in front of
-// at most one process of the function, started on the first request and
-// stopped when it has been idle for the scale-to-zero window.
+// its replicas, each a process of the function. How many replicas run is
+// Knative's KPA's decision (autoscale.go), fed with the load the endpoint
+// and the dispatchers measure; requests go to the ready replica with the
+// fewest in flight, and wait, as the activator makes them wait, while there
+// is none.
 type service struct {
 	name   string
 	binary string
 	env    []string
 	grpc   bool // the port is h2c: probe with gRPC health, proxy HTTP/2
 	debug  bool // processes serve Go's profiles (DEBUG_ADDR)
-	idle   time.Duration
 	log    *slog.Logger
 	dir    string // where process logs go
 
 	endpoint *http.Server
 	url      string // the local endpoint, http://127.0.0.1:port
 
+	load   *loadProbe
+	scaler *autoscaler
+
 	mu        sync.Mutex
 	cond      *sync.Cond
-	proc      *process
-	draining  map[*process]bool // scaled down, not yet exited
-	starting  bool
-	inflight  int
-	lastUsed  time.Time
-	coldStart time.Duration // of the latest start
+	ready     []*process        // serving, least loaded first when picked
+	draining  map[*process]bool // scaled down, finishing their requests
+	starting  int               // replicas being started
+	desired   int32             // the latest decision
+	waiting   int               // requests waiting for a first replica
+	coldStart time.Duration     // of the latest start
 	starts    int
 	exits     int   // processes that exited unasked (crashed, killed)
 	startErr  error // of the latest start
 	stopped   bool
 }
 
-// process is one running instance of a function.
+// process is one running replica of a function.
 type process struct {
 	cmd       *exec.Cmd
 	addr      string
 	debugAddr string // where it serves profiles, if it does
 	proxy     *httputil.ReverseProxy
 	exited    chan struct{}
+	inFlight  int // guarded by the service's mu
 }
 
-func newService(name, binary string, env []string, grpcPort bool, idle time.Duration, dir string, log *slog.Logger) *service {
-	s := &service{name: name, binary: binary, env: env, grpc: grpcPort, idle: idle, dir: dir, log: log.With("service", name), draining: map[*process]bool{}}
+func newService(name, binary string, env []string, grpcPort bool, dir string, log *slog.Logger) *service {
+	s := &service{name: name, binary: binary, env: env, grpc: grpcPort, dir: dir, log: log.With("service", name),
+		draining: map[*process]bool{}, load: newLoadProbe(time.Now())}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -78,11 +85,10 @@ func (s *service) listen(addr string) error {
 	protocols.SetUnencryptedHTTP2(true)
 	s.endpoint.Protocols = &protocols
 	go func() { _ = s.endpoint.Serve(lis) }()
-	go s.scaleToZero()
 	return nil
 }
 
-// serve holds a request until a process is ready, as the activator does,
+// serve holds a request until a replica is ready, as the activator does,
 // then proxies it.
 func (s *service) serve(w http.ResponseWriter, r *http.Request) {
 	p, err := s.acquire(r.Context())
@@ -94,36 +100,135 @@ func (s *service) serve(w http.ResponseWriter, r *http.Request) {
 	p.proxy.ServeHTTP(w, r)
 }
 
+// acquire picks the ready replica with the fewest requests in flight,
+// waiting for one while there is none. A request that finds no replica and
+// none starting starts one at once: the activator's poke of the autoscaler.
 func (s *service) acquire(ctx context.Context) (*process, error) {
+	s.load.begin(time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for waited := false; ; waited = true {
 		switch {
 		case s.stopped:
+			s.load.end(time.Now())
 			return nil, errors.New("clima dev is stopping")
-		case s.proc != nil:
-			s.inflight++
-			s.lastUsed = time.Now()
-			return s.proc, nil
-		case waited && !s.starting && s.startErr != nil:
+		case len(s.ready) > 0:
+			p := s.ready[0]
+			for _, q := range s.ready[1:] {
+				if q.inFlight < p.inFlight {
+					p = q
+				}
+			}
+			p.inFlight++
+			return p, nil
+		case waited && s.starting == 0 && s.startErr != nil:
+			s.load.end(time.Now())
 			return nil, s.startErr
-		case !s.starting:
-			s.starting, s.startErr = true, nil
-			go s.start()
+		case s.starting == 0:
+			s.startErr = nil
+			s.startReplica()
 		}
 		if ctx.Err() != nil {
+			s.load.end(time.Now())
 			return nil, ctx.Err()
 		}
+		s.waiting++
 		s.cond.Wait()
+		s.waiting--
 	}
 }
 
 // release ends a request that acquire gave to p.
-func (s *service) release(*process) {
+func (s *service) release(p *process) {
+	s.load.end(time.Now())
 	s.mu.Lock()
-	s.inflight--
-	s.lastUsed = time.Now()
+	p.inFlight--
+	if p.inFlight == 0 && s.draining[p] {
+		s.cond.Broadcast() // its drain may end
+	}
 	s.mu.Unlock()
+}
+
+// startReplica starts one more replica in the background. s.mu must be held.
+func (s *service) startReplica() {
+	s.starting++
+	go s.start()
+}
+
+// scale brings the replicas to n: it starts what is missing and drains
+// the least loaded of those in excess.
+func (s *service) scale(n int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.desired = n
+	for have := len(s.ready) + s.starting; have < int(n); have++ {
+		s.startReplica()
+	}
+	for len(s.ready) > int(n) {
+		i := 0
+		for j, q := range s.ready {
+			if q.inFlight < s.ready[i].inFlight {
+				i = j
+			}
+		}
+		p := s.ready[i]
+		s.ready = append(s.ready[:i:i], s.ready[i+1:]...)
+		s.draining[p] = true
+		go s.drain(p)
+	}
+}
+
+// drain stops a replica once the requests it has finish; new ones no
+// longer reach it. It waits 30 s at most, then stops it anyway.
+func (s *service) drain(p *process) {
+	deadline := time.Now().Add(30 * time.Second)
+	s.mu.Lock()
+	for p.inFlight > 0 && time.Now().Before(deadline) {
+		s.waitFor(time.Until(deadline))
+	}
+	s.mu.Unlock()
+	s.log.Info("scaled down", "pid", p.cmd.Process.Pid)
+	stopProcess(p)
+	s.mu.Lock()
+	delete(s.draining, p)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// waitFor waits on s.cond, for d at most. s.mu must be held.
+func (s *service) waitFor(d time.Duration) {
+	t := time.AfterFunc(d, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	s.cond.Wait()
+	t.Stop()
+}
+
+// autoscale runs the KPA every tick until the runtime stops, and scales
+// the replicas to its decision.
+func (s *service) autoscale(ctx context.Context) {
+	tick := time.NewTicker(scaleTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.scale(s.scaler.decide(now).Desired)
+		}
+	}
+}
+
+// readyCount is how many replicas serve.
+func (s *service) readyCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ready)
 }
 
 // start runs a process and waits until it is ready.
@@ -131,8 +236,9 @@ func (s *service) start() {
 	p, took, err := s.run()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.starting, s.startErr = false, err
+	s.starting--
 	if err != nil {
+		s.startErr = err
 		s.log.Error("cold start failed", "error", err)
 		s.cond.Broadcast()
 		return
@@ -142,9 +248,10 @@ func (s *service) start() {
 		s.cond.Broadcast()
 		return
 	}
-	s.proc, s.coldStart, s.lastUsed = p, took, time.Now()
+	s.ready = append(s.ready, p)
+	s.coldStart = took
 	s.starts++
-	s.log.Info("cold start", "pid", p.cmd.Process.Pid, "ready_after", took.Round(time.Microsecond).String())
+	s.log.Info("replica ready", "pid", p.cmd.Process.Pid, "ready_after", took.Round(time.Microsecond).String(), "replicas", len(s.ready))
 	s.cond.Broadcast()
 	go s.watch(p)
 }
@@ -227,44 +334,21 @@ func (s *service) waitReady(p *process) error {
 	}
 }
 
-// watch forgets a process that exits on its own (a crash, a kill), so the
-// next request starts another.
+// watch forgets a replica that exits on its own (a crash, a kill); the
+// autoscaler's next decision replaces it, and a request that finds no
+// replica starts one.
 func (s *service) watch(p *process) {
 	<-p.exited
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc == p {
-		s.proc = nil
-		s.exits++
-		s.log.Warn("process exited", "pid", p.cmd.Process.Pid, "state", p.cmd.ProcessState.String())
-		s.cond.Broadcast()
-	}
-}
-
-// scaleToZero stops the process once it has been idle for the window.
-func (s *service) scaleToZero() {
-	tick := time.NewTicker(min(s.idle/4, 250*time.Millisecond))
-	defer tick.Stop()
-	for range tick.C {
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
+	for i, q := range s.ready {
+		if q == p {
+			s.ready = append(s.ready[:i:i], s.ready[i+1:]...)
+			s.exits++
+			s.log.Warn("process exited", "pid", p.cmd.Process.Pid, "state", p.cmd.ProcessState.String())
+			s.cond.Broadcast()
 			return
 		}
-		p := s.proc
-		if p == nil || s.inflight > 0 || time.Since(s.lastUsed) < s.idle {
-			s.mu.Unlock()
-			continue
-		}
-		s.proc = nil // new requests wait for a new process
-		s.draining[p] = true
-		s.mu.Unlock()
-		s.log.Info("scaling to zero", "pid", p.cmd.Process.Pid, "idle_for", s.idle.String())
-		stopProcess(p)
-		s.mu.Lock()
-		delete(s.draining, p)
-		s.cond.Broadcast()
-		s.mu.Unlock()
 	}
 }
 
@@ -279,19 +363,27 @@ func stopProcess(p *process) {
 	}
 }
 
-// stop closes the endpoint and stops the process.
+// stop closes the endpoint and stops every replica.
 func (s *service) stop(ctx context.Context) {
 	s.mu.Lock()
 	s.stopped = true
-	p := s.proc
-	s.proc = nil
+	replicas := s.ready
+	s.ready = nil
+	for p := range s.draining {
+		replicas = append(replicas, p)
+	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if s.endpoint != nil {
 		_ = s.endpoint.Shutdown(ctx)
 	}
-	if p != nil {
-		stopProcess(p)
+	var wg sync.WaitGroup
+	for _, p := range replicas {
+		wg.Go(func() { stopProcess(p) })
+	}
+	wg.Wait()
+	if s.scaler != nil {
+		s.scaler.close()
 	}
 }
 
@@ -299,23 +391,41 @@ func (s *service) stop(ctx context.Context) {
 type ServiceStatus struct {
 	URL string `json:"url"`
 	// PIDs are its running processes, those draining after a scale-down too.
-	PIDs        []int   `json:"pids"`
+	PIDs []int `json:"pids"`
+	// Ready counts the replicas that serve; Desired is the autoscaler's
+	// latest decision.
+	Ready    int   `json:"ready"`
+	Desired  int32 `json:"desired"`
+	Draining int   `json:"draining"`
+	// InFlight counts requests in flight or waiting for a replica.
 	InFlight    int     `json:"in_flight"`
 	Starts      int     `json:"starts"`
 	Exits       int     `json:"exits"`
 	ColdStartMs float64 `json:"cold_start_ms"`
+	// Autoscaler is the KPA's latest tick.
+	Autoscaler *Decision `json:"autoscaler,omitempty"`
 	// Profiles are the pprof URLs of its processes (clima dev -debug).
 	Profiles []string `json:"profiles,omitempty"`
 }
 
 func (s *service) status() ServiceStatus {
+	var last *Decision
+	if s.scaler != nil {
+		if h := s.scaler.history(); len(h) > 0 {
+			last = &h[len(h)-1]
+		}
+	}
+	s.load.mu.Lock()
+	inFlight := s.load.inFlight
+	s.load.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ServiceStatus{URL: s.url, InFlight: s.inflight, Starts: s.starts, Exits: s.exits, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}}
-	if s.proc != nil {
-		st.PIDs = append(st.PIDs, s.proc.cmd.Process.Pid)
-		if s.proc.debugAddr != "" {
-			st.Profiles = append(st.Profiles, "http://"+s.proc.debugAddr+"/debug/pprof/")
+	st := ServiceStatus{URL: s.url, Ready: len(s.ready), Desired: s.desired, Draining: len(s.draining), InFlight: inFlight,
+		Starts: s.starts, Exits: s.exits, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}, Autoscaler: last}
+	for _, p := range s.ready {
+		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)
+		if p.debugAddr != "" {
+			st.Profiles = append(st.Profiles, "http://"+p.debugAddr+"/debug/pprof/")
 		}
 	}
 	for p := range s.draining {

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/serving/pkg/apis/autoscaling"
+	autoscalingv1alpha1 "knative.dev/serving/pkg/apis/autoscaling/v1alpha1"
+	asconfig "knative.dev/serving/pkg/autoscaler/config"
+	"knative.dev/serving/pkg/autoscaler/metrics"
+	"knative.dev/serving/pkg/autoscaler/scaling"
+	kparesources "knative.dev/serving/pkg/reconciler/autoscaling/kpa/resources"
+
+	"github.com/clima-dev/clima/internal/bench"
+	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// TestAutoscaling puts ingest under 5 × its target concurrency for 20 s
+// and watches Knative's KPA in clima dev scale it out and back to zero.
+func TestAutoscaling(t *testing.T) {
+	d := startDev(t)
+	set, err := manifest.Load(d.root, manifest.Dirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := set.Service("ingest")
+	target, err := strconv.Atoi(svc.Spec.Template.Annotations[autoscaling.TargetAnnotationKey])
+	if err != nil {
+		t.Fatalf("ingest's target annotation: %v", err)
+	}
+	stores, err := bench.OpenStores(context.Background(), d.endpoints.Redis, d.endpoints.Valkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stores.Close()
+
+	// The load: 5 × target clients, each posting one report at a time.
+	clients := 5 * target
+	var accepted, refused atomic.Int64
+	start := time.Now()
+	stop := start.Add(20 * time.Second)
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
+	for c := range clients {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				body, _ := json.Marshal(report(i))
+				req, _ := http.NewRequest(http.MethodPost, d.endpoints.Services["ingest"]+"/input", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("autoscale-%d-%d", c, i))
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != http.StatusAccepted {
+					refused.Add(1)
+					continue
+				}
+				accepted.Add(1)
+			}
+		})
+	}
+	peak := map[string]int{}
+	loaded := make(chan struct{})
+	go func() { wg.Wait(); close(loaded) }()
+	for watching := true; watching; {
+		select {
+		case <-loaded:
+			watching = false
+		case <-time.After(500 * time.Millisecond):
+		}
+		for name, s := range d.status(t).Services {
+			peak[name] = max(peak[name], s.Ready)
+		}
+	}
+	t.Logf("%d clients for 20 s: %d reports accepted, %d refused; peak replicas %v", clients, accepted.Load(), refused.Load(), peak)
+	if refused.Load() > 0 {
+		t.Errorf("%d requests were refused", refused.Load())
+	}
+	if peak["ingest"] < 3 {
+		t.Errorf("ingest peaked at %d replicas under %d × its target, want at least 3", peak["ingest"], clients/target)
+	}
+
+	sent := make(chan struct{})
+	close(sent)
+	if err := stores.Await(context.Background(), start, accepted.Load, sent, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("all %d reports in both stores %s after the first", accepted.Load(), time.Since(start).Round(time.Second))
+
+	waitZero := time.Now()
+	awaitReplicas(t, d, "ingest", 0, time.Minute)
+	t.Logf("ingest back at zero %s after the stores held everything", time.Since(waitZero).Round(time.Second))
+
+	decisions := autoscalingHistory(t, d)
+	for _, s := range set.Services {
+		maxScale, _ := strconv.Atoi(s.Spec.Template.Annotations[autoscaling.MaxScaleAnnotationKey])
+		for _, dec := range decisions[s.Name] {
+			if maxScale > 0 && (int(dec.Desired) > maxScale || dec.Ready > maxScale) {
+				t.Errorf("%s: max-scale %d exceeded: %+v", s.Name, maxScale, dec)
+			}
+		}
+		if maxScale > 0 && peak[s.Name] > maxScale {
+			t.Errorf("%s: %d replicas ready, max-scale is %d", s.Name, peak[s.Name], maxScale)
+		}
+	}
+	replayKPA(t, svc.Namespace, svc.Name, svc.Spec.Template.Annotations, decisions["ingest"])
+}
+
+func awaitReplicas(t *testing.T, d *devRun, service string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := d.status(t).Services[service]
+		if len(st.PIDs) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still runs %d processes after %s, want %d", service, len(st.PIDs), timeout, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func autoscalingHistory(t *testing.T, d *devRun) map[string][]local.Decision {
+	t.Helper()
+	resp, err := http.Get(d.endpoints.Status[:len(d.endpoints.Status)-len("/status")] + "/autoscaling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var decisions map[string][]local.Decision
+	if err := json.NewDecoder(resp.Body).Decode(&decisions); err != nil {
+		t.Fatal(err)
+	}
+	return decisions
+}
+
+// replayKPA feeds a fresh KPA (scaling.New, with the Service's annotations
+// over the same config-autoscaler settings) the inputs clima dev recorded,
+// tick by tick, and requires the decisions clima dev recorded.
+func replayKPA(t *testing.T, namespace, name string, annotations map[string]string, recorded []local.Decision) {
+	t.Helper()
+	if len(recorded) < 10 {
+		t.Fatalf("only %d decisions recorded", len(recorded))
+	}
+	settings, err := keyValues(autoscalerSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings["scale-to-zero-grace-period"] = idle.String()
+	cfg, err := asconfig.NewConfigFromMap(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := &autoscalingv1alpha1.PodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name + "-00001", Annotations: map[string]string{autoscaling.ClassAnnotationKey: autoscaling.KPA}},
+		Spec:       autoscalingv1alpha1.PodAutoscalerSpec{Reachability: autoscalingv1alpha1.ReachabilityReachable},
+	}
+	for k, v := range annotations {
+		pa.Annotations[k] = v
+	}
+	spec := kparesources.MakeDecider(pa, cfg).Spec
+	inputs := &replayInputs{}
+	kpa := scaling.New(attribute.NewSet(), noop.NewMeterProvider(), namespace, pa.Name, inputs, inputs, &spec)
+	logger := zap.NewNop().Sugar()
+	mismatches := 0
+	for i, dec := range recorded {
+		inputs.dec = dec
+		got := int32(-1)
+		if res := kpa.Scale(logger, dec.Time); res.ScaleValid {
+			got = res.DesiredPodCount
+		}
+		if got != dec.KPA {
+			mismatches++
+			t.Errorf("tick %d (%s): for stable %.2f, panic %.2f, %d ready the KPA decides %d; clima dev recorded %d",
+				i, dec.Time.Format(time.TimeOnly), dec.Stable, dec.Panic, dec.Ready, got, dec.KPA)
+		}
+	}
+	t.Logf("replayed %d ticks of ingest's autoscaler through scaling.New: %d differ", len(recorded), mismatches)
+}
+
+// replayInputs is what the KPA measured at one recorded tick; a tick
+// without a decision had no data yet.
+type replayInputs struct{ dec local.Decision }
+
+func (r *replayInputs) StableAndPanicConcurrency(types.NamespacedName, time.Time) (float64, float64, error) {
+	if r.dec.KPA < 0 {
+		return 0, 0, metrics.ErrNoData
+	}
+	return r.dec.Stable, r.dec.Panic, nil
+}
+
+func (r *replayInputs) StableAndPanicRPS(key types.NamespacedName, now time.Time) (float64, float64, error) {
+	return r.StableAndPanicConcurrency(key, now)
+}
+
+func (r *replayInputs) ReadyCount() (int, error)    { return r.dec.Ready, nil }
+func (r *replayInputs) NotReadyCount() (int, error) { return 0, nil }
