@@ -19,6 +19,7 @@ func dev(ctx context.Context, args []string) error {
 	state := fs.String("state", ".clima", "folder for binaries, logs, store data and endpoints.json")
 	addr := fs.String("addr", "127.0.0.1:8080", "where the broker ingress listens")
 	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "Knative's scale-to-zero grace period: how long the last replica stays once the autoscaler wants none")
+	annotate := fs.String("annotate", "", "override Services' annotations, as service:key=value,… (kafka-writer:autoscaling.knative.dev/min-scale=2)")
 	autoscalerSettings := fs.String("autoscaler", "", "settings of Knative's config-autoscaler, as key=value,… (stable-window=6s,panic-threshold-percentage=200)")
 	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
 	verbose := fs.Bool("v", false, "log at debug level")
@@ -28,7 +29,22 @@ func dev(ctx context.Context, args []string) error {
 	}
 	asSettings, err := keyValues(*autoscalerSettings)
 	if err != nil {
+		return fmt.Errorf("-autoscaler: %w", err)
+	}
+	annotations := map[string]map[string]string{}
+	pairs, err := keyValues(*annotate)
+	if err != nil {
 		return err
+	}
+	for k, v := range pairs {
+		service, key, ok := strings.Cut(k, ":")
+		if !ok {
+			return fmt.Errorf("-annotate: %q is not service:key=value", k+"="+v)
+		}
+		if annotations[service] == nil {
+			annotations[service] = map[string]string{}
+		}
+		annotations[service][key] = v
 	}
 	rootDir, err := filepath.Abs(*root)
 	if err != nil {
@@ -52,6 +68,7 @@ func dev(ctx context.Context, args []string) error {
 		BrokerAddr:   *addr,
 		Idle:         *idle,
 		Autoscaler:   asSettings,
+		Annotations:  annotations,
 		KafkaBrokers: os.Getenv("KAFKA_BROKERS"),
 		RabbitURL:    os.Getenv("RABBITMQ_URL"),
 		RedisURL:     os.Getenv("REDIS_URL"),
@@ -71,7 +88,7 @@ func keyValues(s string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(pair, "=")
 		if !ok {
-			return nil, fmt.Errorf("-autoscaler: %q is not key=value", pair)
+			return nil, fmt.Errorf("%q is not key=value", pair)
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}

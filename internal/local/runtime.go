@@ -59,7 +59,10 @@ type Options struct {
 	RabbitPrefix string
 	// Debug makes every function serve Go's profiles (see Status).
 	Debug bool
-	Log   *slog.Logger
+	// Annotations override a Service's revision annotations, by Service
+	// name (as `kubectl annotate` would), e.g. to try another min-scale.
+	Annotations map[string]map[string]string
+	Log         *slog.Logger
 }
 
 // Endpoints is what endpoints.json holds: where everything listens.
@@ -112,6 +115,18 @@ func Run(ctx context.Context, opts Options) error {
 	set, err := manifest.Load(opts.Root, manifest.Dirs...)
 	if err != nil {
 		return err
+	}
+	for name, annotations := range opts.Annotations {
+		s := set.Service(name)
+		if s == nil {
+			return fmt.Errorf("-annotate: no Service %s", name)
+		}
+		if s.Spec.Template.Annotations == nil {
+			s.Spec.Template.Annotations = map[string]string{}
+		}
+		for k, v := range annotations {
+			s.Spec.Template.Annotations[k] = v
+		}
 	}
 	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*keyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
 	ctx, cancel := context.WithCancel(ctx)

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,9 +12,25 @@ import (
 	"github.com/clima-dev/clima/internal/testenv"
 )
 
-func openStore(b *testing.B) *store.Store {
+// servers are the stores to measure: Redis, and Valkey, for which a second
+// redis-server stands in when valkey-server is not installed.
+func servers() []struct {
+	name  string
+	start func(testing.TB) *testenv.Redis
+} {
+	valkey := "valkey"
+	if _, err := exec.LookPath("valkey-server"); err != nil {
+		valkey = "valkey-is-redis-server"
+	}
+	return []struct {
+		name  string
+		start func(testing.TB) *testenv.Redis
+	}{{"redis", testenv.StartRedis}, {valkey, testenv.StartValkey}}
+}
+
+func openStore(b *testing.B, start func(testing.TB) *testenv.Redis) *store.Store {
 	b.Helper()
-	r := testenv.StartRedis(b)
+	r := start(b)
 	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "bench",
 		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
 	if err != nil {
@@ -23,22 +41,46 @@ func openStore(b *testing.B) *store.Store {
 }
 
 // BenchmarkSaveAll is the store script: one call per report, batch of them
-// in one round trip, against a real redis-server with appendfsync always.
+// in one round trip, against a real server with appendfsync always.
 func BenchmarkSaveAll(b *testing.B) {
-	s := openStore(b)
-	for _, batch := range []int{1, 10, 100, 1000} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				reports := testenv.Reports(fmt.Sprintf("save-%d-%d", batch, n), batch)
-				n++
-				stored, err := s.SaveAll(context.Background(), reports, time.Now())
-				if err != nil || stored != batch {
-					b.Fatalf("stored %d of %d: %v", stored, batch, err)
+	for _, srv := range servers() {
+		s := openStore(b, srv.start)
+		for _, batch := range []int{1, 10, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", srv.name, batch), func(b *testing.B) {
+				b.ReportAllocs()
+				n := 0
+				for b.Loop() {
+					reports := testenv.Reports(fmt.Sprintf("save-%d-%d", batch, n), batch)
+					n++
+					stored, err := s.SaveAll(context.Background(), reports, time.Now())
+					if err != nil || stored != batch {
+						b.Fatalf("stored %d of %d: %v", stored, batch, err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/report")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/report")
+			})
+		}
+	}
+}
+
+// BenchmarkSaveConcurrent is the store script's throughput: 64 callers,
+// one report per call each, as 64 consumer requests without coalescing.
+func BenchmarkSaveConcurrent(b *testing.B) {
+	for _, srv := range servers() {
+		s := openStore(b, srv.start)
+		b.Run(srv.name, func(b *testing.B) {
+			var n atomic.Int64
+			b.SetParallelism(32) // × GOMAXPROCS (2) goroutines
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := testenv.Reports(fmt.Sprintf("concurrent-%d", n.Add(1)), 1)
+					if _, err := s.SaveAll(context.Background(), r, time.Now()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
 		})
 	}
 }
