@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -29,13 +27,9 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var e local.Endpoints
-	data, err := os.ReadFile(filepath.Join(*state, local.EndpointsFile))
-	if err == nil {
-		err = json.Unmarshal(data, &e)
-	}
+	e, err := local.ReadEndpoints(*state)
 	if err != nil {
-		return fmt.Errorf("clima bench measures a running clima dev: start it (make run) first: %w", err)
+		return err
 	}
 	res, err := bench.Run(ctx, bench.Config{
 		Broker: e.Broker, Redis: e.Redis, Valkey: e.Valkey,

@@ -58,12 +58,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	if *requests == 0 && *runTime == 0 {
 		return errors.New("give -requests or -run-time, or Locust runs forever")
 	}
-	var e local.Endpoints
-	if data, err := os.ReadFile(filepath.Join(*state, local.EndpointsFile)); err == nil {
-		if err := json.Unmarshal(data, &e); err != nil {
-			return fmt.Errorf("reading %s: %w", local.EndpointsFile, err)
-		}
-	}
+	e, _ := local.ReadEndpoints(*state) // flags may name everything instead
 	e.Broker, e.Redis, e.Valkey = firstOf(*broker, e.Broker), firstOf(*redisURL, e.Redis), firstOf(*valkeyURL, e.Valkey)
 	ingestURL := firstOf(*ingest, e.Services["ingest"])
 	if e.Broker == "" || e.Redis == "" || e.Valkey == "" {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"text/tabwriter"
 
@@ -27,11 +25,7 @@ func stats(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *redisURL == "" || *valkeyURL == "" {
-		var e local.Endpoints
-		data, err := os.ReadFile(filepath.Join(*state, local.EndpointsFile))
-		if err == nil {
-			err = json.Unmarshal(data, &e)
-		}
+		e, err := local.ReadEndpoints(*state)
 		switch {
 		case err == nil:
 		case os.Getenv("REDIS_URL") != "" && os.Getenv("VALKEY_URL") != "":

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -28,20 +24,16 @@ func top(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var e local.Endpoints
-	data, err := os.ReadFile(filepath.Join(*state, local.EndpointsFile))
-	if err == nil {
-		err = json.Unmarshal(data, &e)
-	}
+	e, err := local.ReadEndpoints(*state)
 	if err != nil {
-		return fmt.Errorf("clima top watches a running clima dev: start it (make run) first: %w", err)
+		return err
 	}
 	if *csv {
 		fmt.Fprintln(out, "time,service,in_flight,stable,panic,kpa,desired,ready,draining,panicking")
 	}
 	start := time.Now()
 	for {
-		st, err := readStatus(ctx, e.Status)
+		st, err := local.FetchStatus(ctx, e.Status)
 		if err != nil {
 			return err
 		}
@@ -62,20 +54,6 @@ func top(ctx context.Context, args []string, out io.Writer) error {
 		case <-time.After(*interval):
 		}
 	}
-}
-
-func readStatus(ctx context.Context, url string) (local.Status, error) {
-	var st local.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return st, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("reading clima dev's status: %w", err)
-	}
-	defer resp.Body.Close()
-	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
 func sortedServices(st local.Status) []string {

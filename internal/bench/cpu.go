@@ -2,14 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/clima-dev/clima/internal/local"
 )
 
 // CPUUse is the CPU time one part of the pipeline used during a run.
@@ -36,28 +35,13 @@ type machineTimes struct{ busy, total float64 }
 // parts maps each process of clima dev, and the RabbitMQ server it uses,
 // to the part it plays: the function's name, "runtime", "redis", ….
 func (p *cpuProbe) parts(ctx context.Context) (map[int]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.status, nil)
+	st, err := local.FetchStatus(ctx, p.status)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reading clima dev's status: %w", err)
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Runtime  int `json:"runtime_pid"`
-		Services map[string]struct {
-			PIDs []int `json:"pids"`
-		} `json:"services"`
-		Servers map[string]int `json:"servers"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("reading clima dev's status: %w", err)
-	}
 	parts := map[int]string{}
-	if st.Runtime != 0 {
-		parts[st.Runtime] = "clima dev (broker, dispatchers, Kafka)"
+	if st.RuntimePID != 0 {
+		parts[st.RuntimePID] = "clima dev (broker, dispatchers, Kafka)"
 	}
 	for name, s := range st.Services {
 		for _, pid := range s.PIDs {
