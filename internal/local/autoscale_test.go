@@ -44,7 +44,7 @@ func (s *scaled) tick(now time.Time) {
 }
 
 // TestScaleBounds drives three Services with 500 requests in flight (50 ×
-// their target of 10) for 5 s, then none for 12 s: max-scale caps the one,
+// their target of 10) for 5 s, then none for 15 s: max-scale caps the one,
 // min-scale keeps the other at 1, and the unbounded one scales to zero.
 func TestScaleBounds(t *testing.T) {
 	base := map[string]string{"autoscaling.knative.dev/target": "10", "autoscaling.knative.dev/target-utilization-percentage": "100"}
@@ -78,7 +78,7 @@ func TestScaleBounds(t *testing.T) {
 		for _, s := range all {
 			s.tick(now)
 		}
-		if elapsed > 17*time.Second {
+		if elapsed > 20*time.Second {
 			break
 		}
 	}
@@ -102,7 +102,7 @@ func TestScaleBounds(t *testing.T) {
 		t.Errorf("without bounds: peaked at %d replicas, want more than 3 under 50× its target", p)
 	}
 	if last := free.seen[len(free.seen)-1]; last.Desired != 0 {
-		t.Errorf("without min-scale: %d replicas 12 s after the load, want 0 (window 6 s, grace 1 s)", last.Desired)
+		t.Errorf("without min-scale: %d replicas 15 s after the load, want 0 (window 6 s, grace 1 s)", last.Desired)
 	}
 	panicked := false
 	for _, d := range capped.seen {
