@@ -47,7 +47,6 @@ type service struct {
 	draining  map[*process]bool // scaled down, finishing their requests
 	starting  int               // replicas being started
 	desired   int32             // the latest decision
-	waiting   int               // requests waiting for a first replica
 	coldStart time.Duration     // of the latest start
 	starts    int
 	exits     int   // processes that exited unasked (crashed, killed)
@@ -132,9 +131,7 @@ func (s *service) acquire(ctx context.Context) (*process, error) {
 			s.load.end(time.Now())
 			return nil, ctx.Err()
 		}
-		s.waiting++
 		s.cond.Wait()
-		s.waiting--
 	}
 }
 

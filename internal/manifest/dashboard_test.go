@@ -69,10 +69,8 @@ func fillStores(t *testing.T) *filledStores {
 		t.Cleanup(func() { _ = s.Close() })
 		ctx := context.Background()
 		reports := testenv.Reports("dashboard", n)
-		for _, r := range reports {
-			if _, err := s.Save(ctx, r, r.AcceptedAt.Add(42*time.Millisecond)); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := s.SaveAll(ctx, reports, reports[0].AcceptedAt.Add(42*time.Millisecond)); err != nil {
+			t.Fatal(err)
 		}
 		if uid == "clima-redis" {
 			for i := range f.dead {

@@ -108,19 +108,9 @@ func Open(cfg Config) (*Store, error) {
 	return &Store{rdb: redis.NewClient(opts), cfg: cfg}, nil
 }
 
-// Save stores one report unless its id was stored before, and reports which.
-// It returns only after the server applied the script.
-func (s *Store) Save(ctx context.Context, r events.Report, storedAt time.Time) (stored bool, err error) {
-	keys, args := s.saveCall(r, storedAt)
-	n, err := saveScript.Run(ctx, s.rdb, keys, args...).Int()
-	if err != nil {
-		return false, fmt.Errorf("storing report %s: %w", r.ID, err)
-	}
-	return n == 1, nil
-}
-
-// SaveAll stores reports as Save does, each by its own script call (so each
-// atomically), all in one round trip. It returns how many were new. On an
+// SaveAll stores each report unless its id was stored before, each by its
+// own script call (so each atomically), all in one round trip; it returns
+// only after the server applied them, with how many were new. On an
 // error some reports may be stored: calling it again stores the rest and
 // counts none twice.
 func (s *Store) SaveAll(ctx context.Context, reports []events.Report, storedAt time.Time) (stored int, err error) {
