@@ -84,10 +84,8 @@ const maxDecisions = 1800
 // and request rate its local endpoint measures, as queue-proxy and the
 // activator feed it in a cluster.
 type autoscaler struct {
-	name      string
 	key       types.NamespacedName
 	spec      scaling.DeciderSpec
-	metric    *autoscalingv1alpha1.Metric
 	min, max  int32
 	grace     time.Duration
 	collector *metrics.MetricCollector
@@ -123,8 +121,8 @@ func newAutoscaler(s *servingv1.Service, cfg *autoscalerconfig.Config, probe *lo
 	}
 	minScale, maxScale := pa.ScaleBounds(cfg)
 	a := &autoscaler{
-		name: s.Name, key: types.NamespacedName{Namespace: pa.Namespace, Name: pa.Name},
-		spec: decider.Spec, metric: metric, min: minScale, max: maxScale, grace: cfg.ScaleToZeroGracePeriod,
+		key:  types.NamespacedName{Namespace: pa.Namespace, Name: pa.Name},
+		spec: decider.Spec, min: minScale, max: maxScale, grace: cfg.ScaleToZeroGracePeriod,
 		collector: collector, ready: ready,
 	}
 	a.scaler = scaling.New(attribute.NewSet(), noop.NewMeterProvider(), pa.Namespace, pa.Name, (*seenMetrics)(a), (*seenReady)(a), &a.spec)
