@@ -22,12 +22,12 @@ GH                        := https://github.com
 
 FUZZTIME           ?= 30s
 
-.PHONY: help deps build run stats load bench test fuzz lint proto clean cluster-deps secrets images deploy undeploy
+.PHONY: help deps build run stats load bench screenshot test fuzz lint proto clean cluster-deps secrets images deploy undeploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-deps: ## install redis-server, rabbitmq-server and Locust if missing, start RabbitMQ (idempotent)
+deps: ## install redis-server, rabbitmq-server, Locust and Chromium if missing, start RabbitMQ (idempotent)
 	@scripts/deps.sh
 
 build: ## build every function and the clima command into bin/
@@ -47,6 +47,9 @@ load: deps ## Locust headless against a running make run (10 users, 10,000 reque
 bench: ## measure a running make run end to end: rate, latency, bare-hop ratio (ARGS)
 	$(GO) build -o bin/clima ./cmd/clima
 	bin/clima bench $(ARGS)
+
+screenshot: load ## after make load against a running make run, a picture of its dashboard into docs/dashboard.png
+	bin/clima screenshot -o docs/dashboard.png
 
 test: deps lint ## lint, then every test against real servers (what CI runs)
 	$(GO) test -count=1 -timeout 30m ./...

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what clima's tests and local runtime need, idempotently:
-# redis-server, rabbitmq-server and python3-locust from Debian's packages (as
+# redis-server, rabbitmq-server, python3-locust and chromium from Debian's packages (as
 # root or through sudo), then RabbitMQ started when nothing answers on its
 # port. Tests start their own redis-server processes; Kafka is embedded.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 # Locust for make load and its test; Debian's runs with Debian's python3.
 [ -x /usr/bin/locust ] || missing+=(python3-locust)
+# Chromium for the dashboard's browser tests and make screenshot.
+command -v chromium >/dev/null || [ -n "${CHROMIUM:-}" ] || missing+=(chromium)
 "$(dirname "$0")/apt-install.sh" "${missing[@]}"
 
 # RABBITMQ_URL naming another server means that one is used as it is.

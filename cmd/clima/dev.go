@@ -18,6 +18,7 @@ func dev(ctx context.Context, args []string) error {
 	root := fs.String("root", ".", "the clima repository: manifests and Go module")
 	state := fs.String("state", ".clima", "folder for binaries, logs, store data and endpoints.json")
 	addr := fs.String("addr", "127.0.0.1:8080", "where the broker ingress listens")
+	dashboardAddr := fs.String("dashboard-addr", "127.0.0.1:3000", "where the dashboard of grafana/dashboard.json is served")
 	idle := fs.Duration("scale-to-zero-after", 30*time.Second, "Knative's scale-to-zero grace period: how long the last replica stays once the autoscaler wants none")
 	annotate := fs.String("annotate", "", "override Services' annotations, as service:key=value,… (kafka-writer:autoscaling.knative.dev/min-scale=2)")
 	autoscalerSettings := fs.String("autoscaler", "", "settings of Knative's config-autoscaler, as key=value,… (stable-window=6s,panic-threshold-percentage=200)")
@@ -63,19 +64,20 @@ func dev(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return local.Run(ctx, local.Options{
-		Root:         rootDir,
-		StateDir:     stateDir,
-		BrokerAddr:   *addr,
-		Idle:         *idle,
-		Autoscaler:   asSettings,
-		Annotations:  annotations,
-		KafkaBrokers: os.Getenv("KAFKA_BROKERS"),
-		RabbitURL:    os.Getenv("RABBITMQ_URL"),
-		RedisURL:     os.Getenv("REDIS_URL"),
-		ValkeyURL:    os.Getenv("VALKEY_URL"),
-		RabbitPrefix: *rabbitPrefix,
-		Debug:        *debug,
-		Log:          log,
+		Root:          rootDir,
+		StateDir:      stateDir,
+		BrokerAddr:    *addr,
+		DashboardAddr: *dashboardAddr,
+		Idle:          *idle,
+		Autoscaler:    asSettings,
+		Annotations:   annotations,
+		KafkaBrokers:  os.Getenv("KAFKA_BROKERS"),
+		RabbitURL:     os.Getenv("RABBITMQ_URL"),
+		RedisURL:      os.Getenv("REDIS_URL"),
+		ValkeyURL:     os.Getenv("VALKEY_URL"),
+		RabbitPrefix:  *rabbitPrefix,
+		Debug:         *debug,
+		Log:           log,
 	})
 }
 

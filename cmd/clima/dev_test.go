@@ -60,7 +60,7 @@ func startDev(t *testing.T) *devRun {
 
 	d := &devRun{root: root, state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr,
+	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr, "-dashboard-addr", "127.0.0.1:0",
 		"-scale-to-zero-after", idle.String(), "-autoscaler", autoscalerSettings, "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {

@@ -5,6 +5,7 @@
 //	clima bench   measure a running clima dev end to end
 //	clima load    run Locust against clima and check the stores
 //	clima top     watch Knative's autoscaler decide, per Service
+//	clima screenshot  save a picture of the running dashboard
 package main
 
 import (
@@ -23,6 +24,7 @@ commands:
   bench   send reports to a running clima dev and measure the rate and latency into both stores
   load    run Locust (loadtest/locustfile.py) headless, then check each store holds exactly what was accepted
   top     watch each Service's autoscaler: observed concurrency, desired and ready replicas, panic mode
+  screenshot  save a PNG of the dashboard a running clima dev serves, drawn in headless Chromium
 
 Run clima <command> -h for its flags.
 `
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 		return load(ctx, args[1:], os.Stdout)
 	case "bench":
 		return benchCmd(ctx, args[1:], os.Stdout)
+	case "screenshot":
+		return screenshot(ctx, args[1:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return nil

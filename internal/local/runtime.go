@@ -45,6 +45,9 @@ type Options struct {
 	StateDir string
 	// BrokerAddr is where the broker ingress listens (127.0.0.1:8080).
 	BrokerAddr string
+	// DashboardAddr is where the dashboard of grafana/dashboard.json is
+	// served (127.0.0.1:3000).
+	DashboardAddr string
 	// Idle is Knative's scale-to-zero grace period: how long the last
 	// replica stays after the autoscaler wants none.
 	Idle time.Duration
@@ -74,6 +77,8 @@ type Endpoints struct {
 	RabbitMQ string            `json:"rabbitmq"`
 	Kafka    string            `json:"kafka"`
 	Status   string            `json:"status"`
+	// Dashboard is the page that shows grafana/dashboard.json live.
+	Dashboard string `json:"dashboard"`
 }
 
 // EndpointsFile is the name of the endpoints file in the state folder.
@@ -105,6 +110,7 @@ type runtime struct {
 	ingress    *http.Server
 	sender     *sender
 	brokerURL  string
+	dashboard  *dashboardServer
 	dispatchWG sync.WaitGroup
 }
 
@@ -216,6 +222,9 @@ func (r *runtime) start(ctx context.Context) error {
 			return err
 		}
 		r.services[s.Name].env = env
+	}
+	if r.dashboard, err = startDashboard(r.opts.Root, r.opts.DashboardAddr, rewrite, secrets, r.log); err != nil {
+		return err
 	}
 
 	if err := r.startDispatchers(ctx); err != nil {
@@ -602,7 +611,7 @@ func (r *runtime) status() Status {
 }
 
 func (r *runtime) writeEndpoints() error {
-	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.url, Kafka: strings.Join(r.kafka.brokers, ","), Status: r.brokerURL + "/status"}
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.url, Kafka: strings.Join(r.kafka.brokers, ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
 	for _, b := range r.brokers {
 		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
 	}
@@ -633,6 +642,7 @@ func (r *runtime) writeEndpoints() error {
 	}
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
 		redact(e.Redis), redact(e.Valkey), redact(e.RabbitMQ), e.Kafka, e.Status)
+	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
 	fmt.Printf("endpoints written to %s; Ctrl-C stops everything\n", filepath.Join(r.opts.StateDir, EndpointsFile))
 	return nil
 }
@@ -652,6 +662,9 @@ func (r *runtime) stop() {
 	wg.Wait()
 	if r.ingress != nil {
 		_ = r.ingress.Shutdown(ctx)
+	}
+	if r.dashboard != nil {
+		r.dashboard.close(ctx)
 	}
 	for _, b := range r.brokers {
 		_ = b.writer.Close()

@@ -1,0 +1,190 @@
+// Package dashboard shows grafana/dashboard.json without Grafana: it reads
+// the file with Grafana's own Go types (grafana-foundation-sdk), runs each
+// panel's targets as the redis-datasource plugin runs them, producing the
+// plugin's data frames with their types, applies the panel's
+// transformations and field config, and serves a read-only page that draws
+// the panels the way Grafana draws them. `clima dev` serves it.
+package dashboard
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/expr"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+)
+
+// Board is a dashboard file as the local view uses it.
+type Board struct {
+	UID, Title string
+	// Refresh is the dashboard's auto-refresh interval ("5s"), or "".
+	Refresh string
+	Panels  []Panel
+}
+
+// Panel is one panel of the dashboard.
+type Panel struct {
+	ID                 uint32
+	Title, Description string
+	Type               string
+	GridPos            dashboard.GridPos
+	Targets            []Target
+	Transformations    []dashboard.DataTransformerConfig
+	FieldConfig        dashboard.FieldConfigSource
+	// Stat holds the stat panel's options (nil for other types).
+	Stat *stat.Options
+	// Unsupported says what of this panel the local view cannot draw;
+	// such a panel is shown saying so, never dropped.
+	Unsupported []string
+}
+
+// Target is one query of a panel: a redis-datasource command or a
+// server-side math expression.
+type Target struct {
+	RefID string
+	Hide  bool
+	Redis *RedisQuery
+	// Math is a server-side expression ("$A - $B") when Redis is nil.
+	Math string
+}
+
+// Panel types the local view draws.
+var supportedPanels = map[string]bool{"stat": true, "barchart": true, "table": true, "timeseries": true}
+
+var registerPlugins sync.Once
+
+// Load reads a dashboard file strictly with Grafana's types: an unknown or
+// misspelt field, a missing required one or a wrong type is an error.
+func Load(path string) (*Board, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// Parse is Load for a file's content.
+func Parse(data []byte) (*Board, error) {
+	// The SDK decodes panel options and queries through a registry of
+	// plugins that must be filled first.
+	registerPlugins.Do(plugins.RegisterDefaultPlugins)
+	var d dashboard.Dashboard
+	if err := d.UnmarshalJSONStrict(data); err != nil {
+		return nil, fmt.Errorf("reading the dashboard with Grafana's types: %w", err)
+	}
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("validating the dashboard with Grafana's types: %w", err)
+	}
+	b := &Board{UID: deref(d.Uid), Title: deref(d.Title), Refresh: deref(d.Refresh)}
+	for i, pr := range d.Panels {
+		if pr.Panel == nil {
+			b.Panels = append(b.Panels, Panel{ID: uint32(i + 1), Title: "row", Type: "row", Unsupported: []string{"rows are not drawn locally"}})
+			continue
+		}
+		p, err := newPanel(pr.Panel)
+		if err != nil {
+			return nil, fmt.Errorf("panel %q: %w", deref(pr.Panel.Title), err)
+		}
+		b.Panels = append(b.Panels, p)
+	}
+	return b, nil
+}
+
+func newPanel(src *dashboard.Panel) (Panel, error) {
+	p := Panel{Title: deref(src.Title), Description: deref(src.Description), Type: src.Type, Transformations: src.Transformations}
+	if src.Id != nil {
+		p.ID = *src.Id
+	}
+	if src.GridPos != nil {
+		p.GridPos = *src.GridPos
+	} else {
+		p.GridPos = *dashboard.NewGridPos()
+	}
+	if src.FieldConfig != nil {
+		p.FieldConfig = *src.FieldConfig
+	}
+	if !supportedPanels[p.Type] {
+		p.Unsupported = append(p.Unsupported, fmt.Sprintf("panel type %q (stat, barchart, table and timeseries are drawn locally)", p.Type))
+	}
+	if o, ok := src.Options.(*stat.Options); ok {
+		p.Stat = o
+	} else if p.Type == "stat" {
+		p.Stat = stat.NewOptions()
+	}
+	for _, raw := range src.Targets {
+		t, why, err := newTarget(raw)
+		if err != nil {
+			return p, err
+		}
+		if why != "" {
+			p.Unsupported = append(p.Unsupported, why)
+			continue
+		}
+		p.Targets = append(p.Targets, t)
+	}
+	for _, tr := range p.Transformations {
+		if tr.Disabled == nil || !*tr.Disabled {
+			if _, ok := transformers[tr.Id]; !ok {
+				p.Unsupported = append(p.Unsupported, fmt.Sprintf("transformation %q", tr.Id))
+			}
+		}
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		if !overrideMatchers[o.Matcher.Id] {
+			p.Unsupported = append(p.Unsupported, fmt.Sprintf("field override matcher %q", o.Matcher.Id))
+		}
+		for _, prop := range o.Properties {
+			if !overrideProperties[prop.Id] {
+				p.Unsupported = append(p.Unsupported, fmt.Sprintf("field override property %q", prop.Id))
+			}
+		}
+	}
+	return p, nil
+}
+
+// newTarget reads one query; why says why it cannot run locally.
+func newTarget(raw variants.Dataquery) (t Target, why string, err error) {
+	switch q := raw.(type) {
+	case variants.UnknownDataquery:
+		ds, _ := q["datasource"].(map[string]any)
+		if ds["type"] != DatasourceType {
+			return t, fmt.Sprintf("datasource type %v (only %s runs locally)", ds["type"], DatasourceType), nil
+		}
+		rq, err := decodeRedisQuery(q)
+		if err != nil {
+			return t, "", err
+		}
+		if why := rq.unsupported(); why != "" {
+			return t, why, nil
+		}
+		return Target{RefID: rq.RefID, Hide: rq.Hide, Redis: &rq}, "", nil
+	case *expr.Expr:
+		return exprTarget(q)
+	case expr.Expr:
+		return exprTarget(&q)
+	}
+	return t, fmt.Sprintf("query of type %s", raw.DataqueryType()), nil
+}
+
+func exprTarget(e *expr.Expr) (Target, string, error) {
+	if e.TypeMath == nil {
+		return Target{}, "server-side expressions other than math", nil
+	}
+	m := e.TypeMath
+	if _, err := parseMath(m.Expression); err != nil {
+		return Target{}, fmt.Sprintf("expression %q: %v", m.Expression, err), nil
+	}
+	return Target{RefID: deref(m.RefId), Hide: m.Hide != nil && *m.Hide, Math: m.Expression}, "", nil
+}
+
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}

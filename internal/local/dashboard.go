@@ -1,0 +1,75 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/dashboard"
+)
+
+// dashboardServer serves grafana/dashboard.json over the local stores,
+// reached through the datasources grafana/values.yaml provisions.
+type dashboardServer struct {
+	url    string
+	server *http.Server
+	stores map[string]*redis.Client
+}
+
+// startDashboard provisions the datasources as the cluster's Grafana does
+// (their URLs rewritten to the local servers, passwords from the same
+// Secret keys) and serves the dashboard on addr.
+func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[string]string, log *slog.Logger) (*dashboardServer, error) {
+	sources, err := dashboard.ReadDatasources(filepath.Join(root, "grafana", "values.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	d := &dashboardServer{stores: map[string]*redis.Client{}}
+	for _, ds := range sources {
+		if ds.Type != dashboard.DatasourceType {
+			continue
+		}
+		password := ""
+		if ds.PasswordSecret != "" {
+			var ok bool
+			if password, ok = secrets[ds.PasswordSecret]; !ok {
+				return nil, fmt.Errorf("grafana datasource %s: no local value for Secret key %s", ds.UID, ds.PasswordSecret)
+			}
+		}
+		client, err := dashboard.Connect(rewrite.Replace(ds.URL), password)
+		if err != nil {
+			return nil, fmt.Errorf("grafana datasource %s: %w", ds.UID, err)
+		}
+		d.stores[ds.UID] = client
+	}
+	srv, err := dashboard.NewServer(filepath.Join(root, "grafana", "dashboard.json"), d.stores, log)
+	if err != nil {
+		d.close(context.Background())
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		d.close(context.Background())
+		return nil, fmt.Errorf("listening for the dashboard on %s: %w", addr, err)
+	}
+	d.url = "http://" + lis.Addr().String() + "/"
+	d.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = d.server.Serve(lis) }()
+	return d, nil
+}
+
+func (d *dashboardServer) close(ctx context.Context) {
+	if d.server != nil {
+		_ = d.server.Shutdown(ctx)
+	}
+	for _, c := range d.stores {
+		_ = c.Close()
+	}
+}
