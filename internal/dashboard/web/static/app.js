@@ -160,7 +160,7 @@
         legend: { show: true, live: false },
         cursor: { show: true },
         axes: [
-          { stroke: "#ccccdc", grid: { stroke: "#2c3235" }, ticks: { stroke: "#2c3235" },
+          { stroke: "#ccccdc", grid: { stroke: "#2c3235" }, ticks: { stroke: "#2c3235" }, space: 90,
             values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour12: false })) },
           { stroke: "#ccccdc", grid: { stroke: "#2c3235" }, ticks: { stroke: "#2c3235" }, size: 80,
             values: (u, vals) => vals.map((v) => unitText(v, view.series[0].unit)) },
