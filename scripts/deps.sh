@@ -15,7 +15,8 @@ command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || mis
 # Locust for make load and its test; Debian's runs with Debian's python3.
 [ -x /usr/bin/locust ] || missing+=(python3-locust)
 # Chromium for the dashboard's browser tests and make screenshot.
-command -v chromium >/dev/null || [ -n "${CHROMIUM:-}" ] || missing+=(chromium)
+# (the names internal/browser looks for)
+[ -n "${CHROMIUM:-}" ] || command -v chromium chromium-browser google-chrome google-chrome-stable >/dev/null || missing+=(chromium)
 "$(dirname "$0")/apt-install.sh" "${missing[@]}"
 
 # RABBITMQ_URL naming another server means that one is used as it is.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,23 +121,32 @@ func (d *devRun) awaitPage(t *testing.T, b *browser.Browser, want *expected) {
 				ids = append(ids, fmt.Sprint(e.Values["id"]))
 			}
 			for _, row := range latest.Rows {
-				shownIDs = append(shownIDs, row[indexOf(latest.Columns, "id")])
+				col := slices.Index(latest.Columns, "id")
+				if col < 0 {
+					return fmt.Errorf("the latest reports of %s have no id column: %v", path.name, latest.Columns)
+				}
+				shownIDs = append(shownIDs, row[col])
 			}
 			check("Latest reports — "+path.name, shownIDs, ids)
-			latency := map[string]string{}
-			for _, row := range shown["End-to-end latency — "+map[string]string{"Redis": "Kafka", "Valkey": "RabbitMQ"}[path.name]+" path"].Rows {
-				latency[row[0]] = row[1]
+			latency, err := path.rdb.HGetAll(ctx, store.KeyLatency).Result()
+			if err != nil {
+				return err
 			}
-			check("latency of "+path.name, latency["count"], st.Latency.Count)
+			check("End-to-end latency of "+path.name, rowsAsMap(shown["End-to-end latency — "+map[string]string{"Redis": "Kafka", "Valkey": "RabbitMQ"}[path.name]+" path"]), latency)
 		}
 		check("Redis − Valkey", shown["Redis − Valkey"].Stat, []string{"0"})
 		check("Dead letters", shown["Dead letters"].Stat, []int64{want.dead})
-		var dead int64
-		for _, row := range shown["Dead letters by reason"].Rows {
-			n, _ := strconv.ParseInt(row[1], 10, 64)
-			dead += n
+		reasons, err := d.redis.HGetAll(ctx, store.KeyDeadReasons).Result()
+		if err != nil {
+			return err
 		}
-		check("Dead letters by reason", dead, want.dead)
+		var dead int64
+		for _, n := range reasons {
+			v, _ := strconv.ParseInt(n, 10, 64)
+			dead += v
+		}
+		check("Dead letters by reason", rowsAsMap(shown["Dead letters by reason"]), reasons)
+		check("the dead letters by reason in Redis", dead, want.dead)
 		check("Live ops/s", shown["Live ops/s"].Legend, []string{"Redis", "Valkey"})
 		if len(wrong) > 0 {
 			return fmt.Errorf("%s", strings.Join(wrong, "; "))
@@ -158,11 +168,13 @@ func barValues(p testenv.ShownPanel) map[string]int64 {
 	return out
 }
 
-func indexOf(columns []string, name string) int {
-	for i, c := range columns {
-		if c == name {
-			return i
+// rowsAsMap reads a two-column table as first column → second.
+func rowsAsMap(p testenv.ShownPanel) map[string]string {
+	out := map[string]string{}
+	for _, row := range p.Rows {
+		if len(row) == 2 {
+			out[row[0]] = row[1]
 		}
 	}
-	return 0
+	return out
 }

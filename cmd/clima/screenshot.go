@@ -15,7 +15,8 @@ import (
 )
 
 // screenshot saves a picture of a running clima dev's dashboard, as a
-// person sees it in a browser, once every panel has drawn.
+// person sees it in a browser, -settle after opening it (the panels draw
+// within a second; the streamed time series gathers a point a second).
 func screenshot(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("clima screenshot", flag.ContinueOnError)
 	state := fs.String("state", ".clima", "the state folder of the running clima dev")

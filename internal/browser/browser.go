@@ -68,6 +68,11 @@ func Start(ctx context.Context, dataDir string, width, height int) (*Browser, er
 	go func() {
 		for m, err := range messages {
 			if err != nil {
+				if b.Ctx.Err() == nil {
+					b.mu.Lock()
+					b.console = append(b.console, "reading the console failed: "+err.Error())
+					b.mu.Unlock()
+				}
 				return
 			}
 			switch m.Type {

@@ -80,14 +80,27 @@ func Parse(data []byte) (*Board, error) {
 		return nil, fmt.Errorf("validating the dashboard with Grafana's types: %w", err)
 	}
 	b := &Board{UID: deref(d.Uid), Title: deref(d.Title), Refresh: deref(d.Refresh)}
-	for i, pr := range d.Panels {
-		if pr.Panel == nil {
-			b.Panels = append(b.Panels, Panel{ID: uint32(i + 1), Title: "row", Type: "row", Unsupported: []string{"rows are not drawn locally"}})
+	var panels []*dashboard.Panel
+	for _, pr := range d.Panels {
+		if row := pr.RowPanel; row != nil {
+			// A row is shown as a panel that says it is not drawn; the
+			// panels it holds are drawn as any other.
+			p := Panel{ID: row.Id, Title: deref(row.Title), Type: "row", Unsupported: []string{"rows are not drawn locally"}}
+			if row.GridPos != nil {
+				p.GridPos = *row.GridPos
+			}
+			b.Panels = append(b.Panels, p)
+			for i := range row.Panels {
+				panels = append(panels, &row.Panels[i])
+			}
 			continue
 		}
-		p, err := newPanel(pr.Panel)
+		panels = append(panels, pr.Panel)
+	}
+	for _, src := range panels {
+		p, err := newPanel(src)
 		if err != nil {
-			return nil, fmt.Errorf("panel %q: %w", deref(pr.Panel.Title), err)
+			return nil, fmt.Errorf("panel %q: %w", deref(src.Title), err)
 		}
 		b.Panels = append(b.Panels, p)
 	}
@@ -128,8 +141,14 @@ func newPanel(src *dashboard.Panel) (Panel, error) {
 	}
 	for _, tr := range p.Transformations {
 		if tr.Disabled == nil || !*tr.Disabled {
-			if _, ok := transformers[tr.Id]; !ok {
+			transform, ok := transformers[tr.Id]
+			if !ok {
 				p.Unsupported = append(p.Unsupported, fmt.Sprintf("transformation %q", tr.Id))
+			} else if _, err := transform(tr.Options, nil); err != nil {
+				return p, err // its options, read strictly
+			}
+			if tr.Filter != nil || tr.Topic != nil {
+				p.Unsupported = append(p.Unsupported, fmt.Sprintf("transformation %q with a filter or topic", tr.Id))
 			}
 		}
 	}

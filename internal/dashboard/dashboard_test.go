@@ -48,26 +48,41 @@ func TestStrictRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	panel := func(d map[string]any, i int) map[string]any { return d["panels"].([]any)[i].(map[string]any) }
-	for name, mutate := range map[string]func(d map[string]any){
-		"misspelt panel field": func(d map[string]any) { p := panel(d, 0); p["gridPosition"] = p["gridPos"]; delete(p, "gridPos") },
-		"misspelt target field": func(d map[string]any) {
+	// Each mutation and the word its refusal must name.
+	for name, mutate := range map[string]func(d map[string]any) string{
+		"misspelt panel field": func(d map[string]any) string {
+			p := panel(d, 0)
+			p["gridPosition"] = p["gridPos"]
+			delete(p, "gridPos")
+			return "gridPosition"
+		},
+		"misspelt target field": func(d map[string]any) string {
 			q := panel(d, 0)["targets"].([]any)[0].(map[string]any)
 			q["keyNames"] = q["keyName"]
 			delete(q, "keyName")
+			return "keyNames"
 		},
-		"misspelt stat option":   func(d map[string]any) { panel(d, 0)["options"].(map[string]any)["colourMode"] = "value" },
-		"missing required field": func(d map[string]any) { delete(d, "templating") },
-		"wrong type":             func(d map[string]any) { panel(d, 0)["gridPos"].(map[string]any)["w"] = "six" },
+		"misspelt stat option": func(d map[string]any) string {
+			panel(d, 0)["options"].(map[string]any)["colourMode"] = "value"
+			return "colourMode"
+		},
+		"misspelt transformation option": func(d map[string]any) string {
+			panel(d, 4)["transformations"].([]any)[0].(map[string]any)["options"].(map[string]any)["conversion"] = []any{}
+			return "conversion"
+		},
+		"missing required field": func(d map[string]any) string { delete(d, "templating"); return "templating" },
+		"wrong type":             func(d map[string]any) string { panel(d, 0)["gridPos"].(map[string]any)["w"] = "six"; return "w" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			var d map[string]any
 			if err := json.Unmarshal(data, &d); err != nil {
 				t.Fatal(err)
 			}
-			mutate(d)
+			word := mutate(d)
 			changed, _ := json.Marshal(d)
-			if _, err := dashboard.Parse(changed); err == nil {
-				t.Fatal("read without an error")
+			_, err := dashboard.Parse(changed)
+			if err == nil || !strings.Contains(err.Error(), word) {
+				t.Fatalf("read with error %v, want one naming %q", err, word)
 			}
 		})
 	}
@@ -80,6 +95,9 @@ func filled(t *testing.T) map[string]*redis.Client {
 	clients := map[string]*redis.Client{}
 	for uid, n := range map[string]int{"clima-redis": 60, "clima-valkey": 57} {
 		server := testenv.StartRedis(t)
+		if uid == "clima-valkey" {
+			server = testenv.StartValkey(t) // valkey-server, or the stand-in
+		}
 		s, err := store.Open(store.Config{URL: server.URL(), Password: server.Password, Path: uid, Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
 		if err != nil {
 			t.Fatal(err)
@@ -342,5 +360,20 @@ func TestDatasourcesProvisioned(t *testing.T) {
 	}
 	if !strings.Contains(string(values), "\n  - "+dashboard.DatasourceType+"\n") {
 		t.Errorf("grafana/values.yaml does not install the %s plugin", dashboard.DatasourceType)
+	}
+}
+
+// TestRowsShowTheirPanels: a row is not drawn, and says so; the panels it
+// holds are read like any other.
+func TestRowsShowTheirPanels(t *testing.T) {
+	b, err := dashboard.Parse([]byte(`{"schemaVersion": 39, "title": "rows", "templating": {"list": []}, "annotations": {"list": []},
+	  "panels": [{"type": "row", "id": 7, "title": "A row", "collapsed": true, "gridPos": {"x": 0, "y": 0, "w": 24, "h": 1},
+	    "panels": [{"type": "stat", "id": 8, "title": "Inside", "gridPos": {"x": 0, "y": 1, "w": 6, "h": 4},
+	      "targets": [{"refId": "A", "datasource": {"type": "redis-datasource", "uid": "clima-redis"}, "type": "command", "command": "get", "keyName": "k"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Panels) != 2 || b.Panels[0].ID != 7 || len(b.Panels[0].Unsupported) != 1 || b.Panels[1].ID != 8 || len(b.Panels[1].Unsupported) != 0 {
+		t.Fatalf("panels %+v, want the row (unsupported) and its stat", b.Panels)
 	}
 }

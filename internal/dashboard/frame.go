@@ -1,6 +1,9 @@
 package dashboard
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // FieldType is a data frame field's type, as Grafana's data plane names it.
 type FieldType string
@@ -48,9 +51,18 @@ func stringField(name string, values []string) Field {
 func numberField(name string, values ...float64) Field {
 	f := Field{Name: name, Type: TypeNumber, Values: make([]any, len(values))}
 	for i, v := range values {
-		f.Values[i] = v
+		f.Values[i] = finite(v)
 	}
 	return f
+}
+
+// finite is v, or nil for NaN and ±Inf ("NaN" parses as a number, and
+// JSON has no way to carry it): the page shows no value there.
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
 }
 
 // valueField is the plugin's createFrameValue: a float64 field when the

@@ -105,11 +105,6 @@ func (q RedisQuery) hgetall(ctx context.Context, rdb *redis.Client) (Frame, erro
 		return Frame{}, err
 	}
 	var fields, values []string
-	if len(reply) > 0 {
-		if _, isMap := reply[0].(map[any]any); isMap {
-			return Frame{}, errors.New("hgetall: unexpected RESP3 map reply")
-		}
-	}
 	for i := 0; i+1 < len(reply); i += 2 {
 		fields = append(fields, fmt.Sprint(reply[i]))
 		values = append(values, fmt.Sprint(reply[i+1]))
@@ -195,7 +190,7 @@ func infoFrame(name, text string) Frame {
 func streamingFrame(q RedisQuery, f Frame, nowMs float64) Frame {
 	out := Frame{Name: f.Name, RefID: q.RefID}
 	for _, field := range f.Fields {
-		if q.Field != "" && field.Name != q.Field {
+		if q.Field != "" && field.Name != q.Field || len(field.Values) == 0 {
 			continue
 		}
 		if field.Type == TypeString {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -29,7 +30,9 @@ type convertFieldTypeOptions struct {
 func convertFieldType(options any, frames []Frame) ([]Frame, error) {
 	var o convertFieldTypeOptions
 	data, _ := json.Marshal(options)
-	if err := json.Unmarshal(data, &o); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields() // Grafana would ignore a misspelt option
+	if err := dec.Decode(&o); err != nil {
 		return nil, fmt.Errorf("convertFieldType options: %w", err)
 	}
 	out := make([]Frame, len(frames))
@@ -62,7 +65,7 @@ func toNumbers(f Field) Field {
 			out.Values[i] = v
 		case string:
 			if n, err := strconv.ParseFloat(v, 64); err == nil {
-				out.Values[i] = n
+				out.Values[i] = finite(n)
 			}
 		}
 	}

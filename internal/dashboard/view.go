@@ -33,7 +33,8 @@ type PanelView struct {
 	Bars        *BarsView    `json:"bars,omitempty"`
 	Table       *TableView   `json:"table,omitempty"`
 	Series      []SeriesView `json:"series,omitempty"`
-	Frames      []Frame      `json:"frames"`
+	// Frames are for Go's tests; the page draws from the views above.
+	Frames []Frame `json:"-"`
 }
 
 // DisplayValue is one value as a panel shows it.
@@ -157,7 +158,9 @@ func (p Panel) query(ctx context.Context, stores map[string]*redis.Client) ([]Fr
 		f.RefID = t.RefID
 		// A frame of one number is a number to expressions (Grafana's SSE).
 		if f.Len() == 1 && len(f.Fields) == 1 && f.Fields[0].Type == TypeNumber {
-			numbers[t.RefID] = f.Fields[0].Values[0].(float64)
+			if n, ok := f.Fields[0].Values[0].(float64); ok {
+				numbers[t.RefID] = n
+			}
 		}
 		if !t.Hide {
 			frames = append(frames, f)
@@ -343,6 +346,7 @@ func (p Panel) table(frames []Frame) (*TableView, string) {
 // frame that has a time field.
 func (p Panel) series(frames []Frame) ([]SeriesView, string) {
 	var out []SeriesView
+	timed := false
 	for _, frame := range frames {
 		var times []float64
 		for _, f := range frame.Fields {
@@ -357,6 +361,7 @@ func (p Panel) series(frames []Frame) ([]SeriesView, string) {
 		if times == nil {
 			continue
 		}
+		timed = true
 		q := p.target(frame.RefID)
 		for _, f := range frame.Fields {
 			if f.Type != TypeNumber {
@@ -374,7 +379,7 @@ func (p Panel) series(frames []Frame) ([]SeriesView, string) {
 		}
 	}
 	if len(out) == 0 {
-		if len(frames) == 0 {
+		if len(frames) == 0 || timed {
 			return nil, msgNoData
 		}
 		return nil, msgSeriesNeedsTS

@@ -56,8 +56,13 @@ func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[st
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		d.close(context.Background())
-		return nil, fmt.Errorf("listening for the dashboard on %s: %w", addr, err)
+		// Port 3000 is Grafana's own and often taken: the dashboard is not
+		// worth failing the whole runtime for; the banner prints where it is.
+		log.Warn("the dashboard's address is taken; using a free port (set -dashboard-addr)", "addr", addr, "error", err)
+		if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			d.close(context.Background())
+			return nil, fmt.Errorf("listening for the dashboard: %w", err)
+		}
 	}
 	d.url = "http://" + lis.Addr().String() + "/"
 	d.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -22,9 +23,9 @@ func Chromium(t testing.TB) *browser.Browser {
 }
 
 // ShownPanel is what a dashboard panel shows a person: its title, the big
-// values of a stat, a bar chart's bars (category and the value written
-// above the bar), a table's rows, a message in place of the chart, and
-// the legend.
+// values of a stat, a bar chart's bars (its category, whose label may be
+// shortened on the axis, and the value written above the bar), a table's
+// rows, a message in place of the chart, and the legend.
 type ShownPanel struct {
 	Title   string      `json:"title"`
 	Stat    []string    `json:"stat"`
@@ -39,13 +40,12 @@ type ShownPanel struct {
 // readPanels reads the page's panels from the text it shows.
 const readPanels = `[...document.querySelectorAll(".panel")].map((s) => {
   const texts = (sel) => [...s.querySelectorAll(sel)].map((e) => e.textContent);
-  const labels = [...s.querySelectorAll(".bar-label")].map((e) => e.firstChild.nodeValue), groups = [...s.querySelectorAll("g.bar")];
-  const perLabel = groups.length / Math.max(1, labels.length);
+
   const badge = s.querySelector(".panel-error");
   return {
     title: s.querySelector(".panel-title").textContent,
     stat: texts(".stat-value"),
-    bars: groups.map((g, i) => [labels[Math.floor(i / perLabel)], g.querySelector(".bar-value").textContent]),
+    bars: [...s.querySelectorAll("g.bar")].map((g) => [g.dataset.category, g.querySelector(".bar-value").textContent]),
     columns: texts("thead th"),
     rows: [...s.querySelectorAll("tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent)),
     message: texts(".panel-message").join(" "),
@@ -57,5 +57,7 @@ const readPanels = `[...document.querySelectorAll(".panel")].map((s) => {
 // ReadDashboard opens nothing: it reads the dashboard page the browser
 // shows now, panel by panel, in the page's order.
 func ReadDashboard(b *browser.Browser) ([]ShownPanel, error) {
-	return chromedp.Run(b.Ctx, chromedp.Evaluate[[]ShownPanel](readPanels))
+	ctx, cancel := context.WithTimeout(b.Ctx, 15*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[[]ShownPanel](readPanels))
 }

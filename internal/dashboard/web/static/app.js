@@ -72,9 +72,9 @@
   function drawBars(body, view) {
     const bars = view.bars;
     const wrap = el("div", "bars");
-    const width = body.clientWidth, height = body.clientHeight - 22;
+    const width = Math.max(0, body.clientWidth), height = Math.max(0, body.clientHeight - 22);
     const left = 48, bottom = 22, top = 16;
-    const plotH = height - bottom - top, plotW = width - left - 8;
+    const plotH = Math.max(1, height - bottom - top), plotW = Math.max(1, width - left - 8);
     let max = 0;
     for (const s of bars.series) for (const v of s.values) if (v.number > max) max = v.number;
     const step = niceStep(max || 1, 4);
@@ -92,7 +92,7 @@
       bars.series.forEach((s, j) => {
         const v = s.values[i];
         const g = svg("g", { class: "bar", "data-category": cat, "data-series": s.name });
-        const num = v.number || 0;
+        const num = Math.max(0, v.number || 0); // the axis starts at 0
         const bh = (num / top_) * plotH;
         const x = x0 + j * barW;
         g.appendChild(svg("rect", { x: x, y: top + plotH - bh, width: Math.max(1, barW * 0.97), height: bh, fill: s.color, "fill-opacity": 0.8, stroke: s.color }));
@@ -154,6 +154,7 @@
     let p = plots[id];
     const names = view.series.map((s) => s.name).join("|");
     if (!p || p.names !== names) {
+      forgetPlot(id);
       body.replaceChildren();
       const opts = {
         width: body.clientWidth, height: body.clientHeight - 30,
@@ -166,26 +167,37 @@
             values: (u, vals) => vals.map((v) => unitText(v, view.series[0].unit)) },
         ],
         series: [{}].concat(view.series.map((s) => ({
-          label: s.name, stroke: s.color, width: 1, fill: s.color + "1a",
+          label: s.name, stroke: s.color, width: 1, fill: /^#[0-9a-f]{6}$/i.test(s.color) ? s.color + "1a" : undefined,
           value: (u, v) => unitText(v, s.unit),
         }))),
       };
       p = plots[id] = { names: names, times: [], values: view.series.map(() => []), plot: null };
       p.plot = new uPlot(opts, [[]].concat(view.series.map(() => [])), body);
     }
-    view.series.forEach((s, i) => {
-      if (s.streaming) {
-        if (i === 0) for (const t of s.times) p.times.push(t / 1000);
-        for (const v of s.values) p.values[i].push(v);
-        const cap = s.capacity;
-        if (p.times.length > cap) p.times.splice(0, p.times.length - cap);
-        if (p.values[i].length > cap) p.values[i].splice(0, p.values[i].length - cap);
-      } else {
-        if (i === 0) p.times = s.times.map((t) => t / 1000);
-        p.values[i] = s.values.slice();
+    // The series of one reply share its arrival time (series 0's), and
+    // all keep the smallest capacity, so that x and y stay aligned.
+    const streaming = view.series.every((s) => s.streaming);
+    if (streaming) {
+      const cap = Math.min(...view.series.map((s) => s.capacity));
+      p.times.push(view.series[0].times[0] / 1000);
+      view.series.forEach((s, i) => p.values[i].push(s.values[0]));
+      const extra = p.times.length - cap;
+      if (extra > 0) {
+        p.times.splice(0, extra);
+        for (const vs of p.values) vs.splice(0, extra);
       }
-    });
+    } else {
+      p.times = view.series[0].times.map((t) => t / 1000);
+      p.values = view.series.map((s) => s.values.slice());
+    }
     p.plot.setData([p.times].concat(p.values));
+  }
+
+  function forgetPlot(id) {
+    if (plots[id]) {
+      plots[id].plot.destroy();
+      delete plots[id];
+    }
   }
 
   function draw(view) {
@@ -194,8 +206,10 @@
     const body = section.querySelector(".panel-body");
     showError(section, view.error);
     if (view.unsupported && view.unsupported.length) return; // the page says so already
-    if (view.error) return showMessage(body, "No data");
-    if (view.message) return showMessage(body, view.message);
+    if (view.error || view.message) {
+      forgetPlot(view.id);
+      return showMessage(body, view.error ? "No data" : view.message);
+    }
     switch (view.type) {
       case "stat": return drawStat(body, view);
       case "barchart": return drawBars(body, view);
@@ -221,19 +235,26 @@
     }
   }
 
-  async function refreshPanel(id) {
+  // A streaming panel asks again only once its last answer is drawn, so
+  // points arrive in order.
+  async function streamPanel(id, ms) {
     try {
       const resp = await fetch("/api/panels/" + id, { cache: "no-store" });
       if (resp.ok) draw(await resp.json());
     } catch (e) {
-      // the next tick tries again; the header says when clima dev is gone
+      // the next turn tries again; the header says when clima dev is gone
     }
+    setTimeout(() => streamPanel(id, ms), ms);
   }
 
-  refreshAll();
-  if (board.refreshMs > 0) setInterval(refreshAll, board.refreshMs);
+  async function refreshLoop() {
+    await refreshAll();
+    if (board.refreshMs > 0) setTimeout(refreshLoop, board.refreshMs);
+  }
+
+  refreshLoop();
   for (const section of document.querySelectorAll(".panel[data-stream-ms]")) {
-    const id = section.dataset.panelId;
-    setInterval(() => refreshPanel(id), Number(section.dataset.streamMs));
+    const ms = Number(section.dataset.streamMs);
+    setTimeout(() => streamPanel(section.dataset.panelId, ms), ms);
   }
 })();
