@@ -59,8 +59,9 @@ func startDev(t *testing.T) *devRun {
 	testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
 
 	d := &devRun{root: root, state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
-	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", addr, "-dashboard-addr", "127.0.0.1:0",
+	// Port 0: the runtime takes a free port and writes it to endpoints.json;
+	// a port picked here could be taken by a server it starts first.
+	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", "127.0.0.1:0", "-dashboard-addr", "127.0.0.1:0",
 		"-scale-to-zero-after", idle.String(), "-autoscaler", autoscalerSettings, "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {

@@ -226,18 +226,11 @@ func TestPanelsAsGrafanaDrawsThem(t *testing.T) {
 // a bar chart without convertFieldType draws nothing in Grafana, and
 // nothing locally.
 func TestHashBarsNeedAConversion(t *testing.T) {
-	data, err := os.ReadFile(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatal(err)
-	}
+	raw := committedJSON(t)
 	for _, p := range raw["panels"].([]any) {
 		delete(p.(map[string]any), "transformations")
 	}
-	data, _ = json.Marshal(raw)
+	data, _ := json.Marshal(raw)
 	b, err := dashboard.Parse(data)
 	if err != nil {
 		t.Fatal(err)
@@ -257,14 +250,7 @@ func TestNewPanelsAppear(t *testing.T) {
 	if err := clients["clima-valkey"].Set(context.Background(), "extra_counter", 4321, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatal(err)
-	}
+	raw := committedJSON(t)
 	target := func(command string) map[string]any {
 		return map[string]any{"refId": "A", "datasource": map[string]any{"type": "redis-datasource", "uid": "clima-valkey"},
 			"type": "command", "command": command, "keyName": "extra_counter"}
@@ -277,7 +263,7 @@ func TestNewPanelsAppear(t *testing.T) {
 		map[string]any{"id": 17, "type": "stat", "title": "A module command", "gridPos": map[string]any{"x": 12, "y": 44, "w": 6, "h": 4},
 			"targets": []any{target("ts.range")}},
 	)
-	data, _ = json.MarshalIndent(raw, "", "  ")
+	data, _ := json.MarshalIndent(raw, "", "  ")
 	path := filepath.Join(t.TempDir(), "dashboard.json")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -376,4 +362,18 @@ func TestRowsShowTheirPanels(t *testing.T) {
 	if len(b.Panels) != 2 || b.Panels[0].ID != 7 || len(b.Panels[0].Unsupported) != 1 || b.Panels[1].ID != 8 || len(b.Panels[1].Unsupported) != 0 {
 		t.Fatalf("panels %+v, want the row (unsupported) and its stat", b.Panels)
 	}
+}
+
+// committedJSON is grafana/dashboard.json as plain JSON, to change.
+func committedJSON(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

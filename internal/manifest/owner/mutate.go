@@ -1,6 +1,8 @@
 package owner
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -32,12 +34,7 @@ func (c *Checker) SchemaFields(gvk string, obj map[string]any) (enum, required [
 
 // anyRequired is the first required field under objects only.
 func anyRequired(s *apiextensions.JSONSchemaProps, path []string) []string {
-	keys := make([]string, 0, len(s.Properties))
-	for k := range s.Properties {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.Properties)) {
 		child := s.Properties[k]
 		if k == "status" || k == "metadata" && len(path) == 0 || child.Type != "object" {
 			continue
@@ -57,12 +54,7 @@ func anyRequired(s *apiextensions.JSONSchemaProps, path []string) []string {
 
 // anyEnum is the first field with an enum that objects lead to.
 func anyEnum(s *apiextensions.JSONSchemaProps, path []string) []string {
-	keys := make([]string, 0, len(s.Properties))
-	for k := range s.Properties {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.Properties)) {
 		child := s.Properties[k]
 		if k == "status" || k == "metadata" && len(path) == 0 {
 			continue
@@ -80,15 +72,6 @@ func anyEnum(s *apiextensions.JSONSchemaProps, path []string) []string {
 	return nil
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func childSchema(s *apiextensions.JSONSchemaProps, key string) *apiextensions.JSONSchemaProps {
 	if p, ok := s.Properties[key]; ok {
 		return &p
@@ -102,7 +85,7 @@ func childSchema(s *apiextensions.JSONSchemaProps, key string) *apiextensions.JS
 func findEnum(s *apiextensions.JSONSchemaProps, obj any, path []string) []string {
 	switch o := obj.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(o) {
+		for _, k := range slices.Sorted(maps.Keys(o)) {
 			child := childSchema(s, k)
 			if child == nil || k == "metadata" && len(path) == 0 {
 				continue
@@ -131,7 +114,7 @@ func findEnum(s *apiextensions.JSONSchemaProps, obj any, path []string) []string
 func findRequired(s *apiextensions.JSONSchemaProps, obj any, path []string) []string {
 	switch o := obj.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(o) {
+		for _, k := range slices.Sorted(maps.Keys(o)) {
 			if child := childSchema(s, k); child != nil && !(k == "metadata" && len(path) == 0) {
 				if p := findRequired(child, o[k], append(append([]string{}, path...), k)); p != nil {
 					return p

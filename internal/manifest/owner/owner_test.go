@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,21 +135,12 @@ func misspell(doc map[string]any) mutation {
 	case doc["datasources"] != nil:
 		return mutation{kind: "misspelt", path: []string{"datasources", "datasources.yaml", "datasources", "0", "url"}, field: "urlTypo"}
 	case doc["spec"] != nil:
-		first := sortedKeys(doc["spec"].(map[string]any))[0]
+		first := slices.Sorted(maps.Keys(doc["spec"].(map[string]any)))[0]
 		return mutation{kind: "misspelt", path: []string{"spec", first}, field: first + "Typo"}
 	case doc["data"] != nil:
 		return mutation{kind: "misspelt", path: []string{"data"}, field: "dataTypo"}
 	}
 	return mutation{kind: "misspelt", path: []string{"metadata", "labels"}, field: "labelsTypo"}
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // apply changes the field at path of doc: renames it, sets a value no enum
