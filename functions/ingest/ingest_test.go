@@ -333,8 +333,10 @@ func TestInputHonoursIdempotencyKey(t *testing.T) {
 		if key != "" {
 			header["Idempotency-Key"] = key
 		}
-		if resp := testenv.Post(t, url+"/input", "application/json", body, header); resp.Status != http.StatusAccepted {
-			t.Fatalf("status %d: %s", resp.Status, resp.Body)
+		resp := testenv.Post(t, url+"/input", "application/json", body, header)
+		// The exact answer README.md and docs/decisions.md document.
+		if want := `{"accepted":2,"events":1,"idempotency_key":"` + key + `"}`; resp.Status != http.StatusAccepted || key != "" && strings.TrimSpace(string(resp.Body)) != want {
+			t.Fatalf("%d %s, want 202 %s", resp.Status, resp.Body, want)
 		}
 		sent := broker.received()
 		return sent[len(sent)-1]

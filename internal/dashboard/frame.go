@@ -1,8 +1,11 @@
 package dashboard
 
 import (
+	"errors"
 	"math"
 	"strconv"
+
+	sigsjson "sigs.k8s.io/json"
 )
 
 // FieldType is a data frame field's type, as Grafana's data plane names it.
@@ -72,4 +75,14 @@ func valueField(name, value string) Field {
 		return numberField(name, n)
 	}
 	return stringField(name, []string{value})
+}
+
+// strictJSON decodes case-sensitively and refuses unknown and duplicate
+// fields, as the strictest reader of these files would.
+func strictJSON(data []byte, v any) error {
+	strict, err := sigsjson.UnmarshalStrict(data, v)
+	if err == nil && len(strict) > 0 {
+		err = errors.Join(strict...)
+	}
+	return err
 }

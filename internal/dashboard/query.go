@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,9 +51,7 @@ func decodeRedisQuery(raw map[string]any) (RedisQuery, error) {
 	if err != nil {
 		return q, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&q); err != nil {
+	if err := strictJSON(data, &q); err != nil {
 		return q, fmt.Errorf("target %v: %w", raw["refId"], err)
 	}
 	return q, nil

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -30,9 +29,7 @@ type convertFieldTypeOptions struct {
 func convertFieldType(options any, frames []Frame) ([]Frame, error) {
 	var o convertFieldTypeOptions
 	data, _ := json.Marshal(options)
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields() // Grafana would ignore a misspelt option
-	if err := dec.Decode(&o); err != nil {
+	if err := strictJSON(data, &o); err != nil { // Grafana would ignore a misspelt option
 		return nil, fmt.Errorf("convertFieldType options: %w", err)
 	}
 	out := make([]Frame, len(frames))

@@ -1,10 +1,11 @@
 // Package local runs clima on one machine from the same manifests a cluster
 // runs (knative/, kafka-source/, rabbit-source/): every Knative Service as
-// its own process of the real function binary, started on its first request
-// and stopped when idle; the Broker with the Kafka broker's semantics on an
-// embedded Kafka; the Triggers, the KafkaSource and the RabbitmqSource as
-// dispatchers with their delivery specs; real RabbitMQ, Redis and Valkey.
-// `clima dev` runs it.
+// replicas that are processes of the real function binary, as many as
+// Knative's own KPA decides, from zero; the Broker with the Kafka broker's
+// semantics on an embedded Kafka; the Triggers, the KafkaSource and the
+// RabbitmqSource as dispatchers with their delivery specs; real RabbitMQ,
+// Redis and Valkey; the dashboard of grafana/dashboard.json. `clima dev`
+// runs it.
 package local
 
 import (

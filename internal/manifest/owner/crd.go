@@ -10,6 +10,7 @@ import (
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	structurallisttype "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -72,8 +73,11 @@ func (s *crdSchema) check(ctx context.Context, obj map[string]any) field.ErrorLi
 	for _, path := range pruning.PruneWithOptions(obj, s.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}) {
 		errs = append(errs, field.NotSupported(field.NewPath(path), "", []string{"a field of the CRD's schema"}))
 	}
+	// As the API server's create path (customresource_handler.go, strategy.go).
+	defaulting.PruneNonNullableNullsWithoutDefaults(obj, s.structural)
 	defaulting.Default(obj, s.structural)
 	errs = append(errs, validation.ValidateCustomResource(nil, obj, s.validator)...)
+	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(nil, s.structural, obj)...)
 	if s.cel != nil {
 		celErrs, _ := s.cel.Validate(ctx, nil, s.structural, obj, nil, celconfig.RuntimeCELCostBudget)
 		errs = append(errs, celErrs...)

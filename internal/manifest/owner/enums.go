@@ -12,16 +12,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// goEnums reads the string constants a Go file declares, by their type:
-// Strimzi's enums (StorageType, KafkaListenerType, …) as strimzi-go writes
-// them from Strimzi's CRDs. Go cannot list a type's constants at run time,
-// so the file is parsed.
-func goEnums(file string) (map[string][]string, error) {
+// goEnums adds the string constants a Go file of package pkgPath declares
+// to enums, by their type ("pkgPath.Type"): Strimzi's enums (StorageType,
+// KafkaListenerType, …) as strimzi-go writes them from Strimzi's CRDs,
+// Grafana's (ThresholdsMode, BigValueColorMode, …) as grafana-foundation-sdk
+// writes them. Go cannot list a type's constants at run time, so the file
+// is parsed.
+func goEnums(enums map[string][]string, file, pkgPath string) error {
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	enums := map[string][]string{}
 	for _, decl := range f.Decls {
 		gen, ok := decl.(*ast.GenDecl)
 		if !ok || gen.Tok != token.CONST {
@@ -36,12 +37,12 @@ func goEnums(file string) (map[string][]string, error) {
 			for _, v := range vs.Values {
 				if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
 					s, _ := strconv.Unquote(lit.Value)
-					enums[typ.Name] = append(enums[typ.Name], s)
+					enums[pkgPath+"."+typ.Name] = append(enums[pkgPath+"."+typ.Name], s)
 				}
 			}
 		}
 	}
-	return enums, nil
+	return nil
 }
 
 // checkEnums walks a decoded object and checks each field of an enum type
@@ -74,8 +75,8 @@ func (c *Checker) checkEnums(obj any) field.ErrorList {
 				walk(v.MapIndex(k), path.Key(k.String()))
 			}
 		case reflect.String:
-			allowed, ok := c.enums[v.Type().Name()]
-			if ok && v.Type().PkgPath() != "" && v.String() != "" && !slices.Contains(allowed, v.String()) {
+			allowed, ok := c.enums[v.Type().PkgPath()+"."+v.Type().Name()]
+			if ok && v.String() != "" && !slices.Contains(allowed, v.String()) {
 				errs = append(errs, field.NotSupported(path, v.String(), allowed))
 			}
 		}

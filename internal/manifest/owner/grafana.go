@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	sdkdashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
 	"github.com/clima-dev/clima/internal/dashboard"
 )
 
@@ -18,6 +20,15 @@ func (c *Checker) checkDashboard(file string, data []byte) Result {
 		return r
 	}
 	r.Object = "Dashboard " + b.UID
+	// Grafana's types do not check an enum's value when they decode: the
+	// constants they declare do.
+	var d sdkdashboard.Dashboard
+	if err := d.UnmarshalJSONStrict(data); err != nil {
+		r.Errs = append(r.Errs, err.Error())
+	}
+	for _, e := range c.checkEnums(&d) {
+		r.Errs = append(r.Errs, e.Error())
+	}
 	return r
 }
 
@@ -66,14 +77,18 @@ type redisJSONData struct {
 // offline (docs/deployment.md).
 func (c *Checker) checkHelmValues(file string, doc []byte) Result {
 	r := Result{File: file, Object: "Helm values grafana", Check: "Grafana's datasource provisioning + redis-datasource settings, strict (no chart schema exists)"}
-	var values struct {
-		Datasources map[string]json.RawMessage `json:"datasources"`
-	}
+	var values map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &values); err != nil {
 		r.Errs = append(r.Errs, err.Error())
 		return r
 	}
-	for name, raw := range values.Datasources {
+	var datasources map[string]json.RawMessage
+	if raw, ok := values["datasources"]; !ok { // case-sensitive, as Helm reads it
+		r.Errs = append(r.Errs, "datasources: Required value: the chart provisions no datasource without it")
+	} else if err := json.Unmarshal(raw, &datasources); err != nil {
+		r.Errs = append(r.Errs, "datasources: "+err.Error())
+	}
+	for name, raw := range datasources {
 		var f struct {
 			APIVersion  int                     `json:"apiVersion"`
 			Datasources []provisionedDatasource `json:"datasources"`

@@ -12,7 +12,9 @@ import (
 	strimzi "github.com/scholzj/strimzi-go/pkg/apis/kafka.strimzi.io/v1beta2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/eventing/pkg/apis/feature"
@@ -28,35 +30,38 @@ type kind struct {
 	name       string
 	namespaced bool
 	check      func(ctx context.Context, c *Checker, gvk string, doc []byte) field.ErrorList
+	// nameRule is the API server's rule for the kind's names (a DNS
+	// subdomain unless set).
+	nameRule apimachineryvalidation.ValidateNameFunc
 }
 
 // kinds names a check for every kind the manifests use; an object of any
 // other kind fails until one is named here.
 var kinds = map[string]kind{
-	"v1 Namespace":        {"k8s.io/api strict decoding", false, core[corev1.Namespace](nil)},
-	"v1 ConfigMap":        {"k8s.io/api strict decoding", true, core[corev1.ConfigMap](nil)},
-	"v1 Secret":           {"k8s.io/api strict decoding + core enums", true, core(secretEnums)},
-	"v1 Service":          {"k8s.io/api strict decoding + core enums", true, core(serviceEnums)},
-	"apps/v1 StatefulSet": {"k8s.io/api strict decoding + core enums", true, core(statefulSetEnums)},
+	"v1 Namespace":        {"k8s.io/api strict decoding", false, core[corev1.Namespace](nil), nil},
+	"v1 ConfigMap":        {"k8s.io/api strict decoding", true, core[corev1.ConfigMap](nil), nil},
+	"v1 Secret":           {"k8s.io/api strict decoding + core enums", true, core(secretEnums), nil},
+	"v1 Service":          {"k8s.io/api strict decoding + core enums", true, core(serviceEnums), nil},
+	"apps/v1 StatefulSet": {"k8s.io/api strict decoding + core enums", true, core(statefulSetEnums), nil},
 
-	"serving.knative.dev/v1 Service":  {"Knative CRD schema + serving types + SetDefaults/Validate", true, knative[servingv1.Service]()},
-	"eventing.knative.dev/v1 Broker":  {"Knative CRD schema + eventing types + SetDefaults/Validate", true, knative[eventingv1.Broker]()},
-	"eventing.knative.dev/v1 Trigger": {"Knative CRD schema + eventing types + SetDefaults/Validate", true, knative[eventingv1.Trigger]()},
+	"serving.knative.dev/v1 Service":  {"Knative CRD schema + serving types + SetDefaults/Validate", true, knative[servingv1.Service](), nil},
+	"eventing.knative.dev/v1 Broker":  {"Knative CRD schema + eventing types + SetDefaults/Validate", true, knative[eventingv1.Broker](), nil},
+	"eventing.knative.dev/v1 Trigger": {"Knative CRD schema + eventing types + SetDefaults/Validate", true, knative[eventingv1.Trigger](), nil},
 
-	"rabbitmq.com/v1beta1 RabbitmqCluster": {"cluster-operator CRD schema + types", true, rabbit[cluster.RabbitmqCluster](nil)},
-	"rabbitmq.com/v1beta1 Queue":           {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Queue])},
-	"rabbitmq.com/v1beta1 Exchange":        {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Exchange])},
-	"rabbitmq.com/v1beta1 Binding":         {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Binding])},
-	"rabbitmq.com/v1beta1 User":            {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.User])},
-	"rabbitmq.com/v1beta1 Permission":      {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Permission])},
-	"rabbitmq.com/v1beta1 Policy":          {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Policy])},
+	"rabbitmq.com/v1beta1 RabbitmqCluster": {"cluster-operator CRD schema + types", true, rabbit[cluster.RabbitmqCluster](nil), nil},
+	"rabbitmq.com/v1beta1 Queue":           {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Queue]), nil},
+	"rabbitmq.com/v1beta1 Exchange":        {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Exchange]), nil},
+	"rabbitmq.com/v1beta1 Binding":         {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Binding]), nil},
+	"rabbitmq.com/v1beta1 User":            {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.User]), nil},
+	"rabbitmq.com/v1beta1 Permission":      {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Permission]), nil},
+	"rabbitmq.com/v1beta1 Policy":          {"topology-operator CRD schema + ValidateCreate", true, rabbit(webhook[topology.Policy]), nil},
 
-	"kafka.strimzi.io/v1beta2 Kafka":         {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.Kafka]()},
-	"kafka.strimzi.io/v1beta2 KafkaNodePool": {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.KafkaNodePool]()},
-	"kafka.strimzi.io/v1beta2 KafkaTopic":    {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.KafkaTopic]()},
+	"kafka.strimzi.io/v1beta2 Kafka":         {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.Kafka](), nil},
+	"kafka.strimzi.io/v1beta2 KafkaNodePool": {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.KafkaNodePool](), nil},
+	"kafka.strimzi.io/v1beta2 KafkaTopic":    {"strimzi-go strict decoding + Strimzi enums", true, strimziKind[strimzi.KafkaTopic](), nil},
 
-	"sources.knative.dev/v1 KafkaSource":          {"clima's KafkaSource type + eventing-kafka-broker's rules + duck Destination", true, kafkaSource},
-	"sources.knative.dev/v1alpha1 RabbitmqSource": {"clima's RabbitmqSource type + eventing-rabbitmq's rules + duck Destination", true, rabbitmqSource},
+	"sources.knative.dev/v1 KafkaSource":          {"clima's KafkaSource type + eventing-kafka-broker's rules + duck Destination", true, kafkaSource, nil},
+	"sources.knative.dev/v1alpha1 RabbitmqSource": {"clima's RabbitmqSource type + eventing-rabbitmq's rules + duck Destination", true, rabbitmqSource, nil},
 }
 
 // core decodes strictly into a k8s.io/api type; the validation of core
@@ -124,7 +129,8 @@ func (c *Checker) crd(ctx context.Context, gvk string, doc []byte) field.ErrorLi
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("no CRD loaded for %s", gvk))}
 	}
 	var obj map[string]any
-	if err := json.Unmarshal(doc, &obj); err != nil {
+	// Integers stay int64, as the API server decodes them (CEL needs it).
+	if err := utiljson.Unmarshal(doc, &obj); err != nil {
 		return field.ErrorList{problem(nil, err.Error())}
 	}
 	return s.check(ctx, obj)
@@ -144,14 +150,19 @@ func knative[T any, PT interface {
 	knativeType
 }]() func(context.Context, *Checker, string, []byte) field.ErrorList {
 	return func(ctx context.Context, c *Checker, gvk string, doc []byte) field.ErrorList {
-		errs := c.crd(ctx, gvk, doc)
 		obj := PT(new(T))
-		if decodeErrs := strictInto(doc, obj, nil); len(decodeErrs) > 0 {
-			return append(errs, decodeErrs...)
+		if errs := strictInto(doc, obj, nil); len(errs) > 0 {
+			return errs
 		}
-		ctx = feature.ToContext(ctx, feature.FromContextOrDefaults(ctx))
-		ctx = apis.WithinCreate(ctx)
+		// The API server's order: Knative's defaulting webhook, then the
+		// schema, then Knative's validating webhook.
+		ctx = knativeContext(ctx)
 		obj.SetDefaults(ctx)
+		defaulted, err := json.Marshal(obj)
+		if err != nil {
+			return field.ErrorList{problem(nil, err.Error())}
+		}
+		errs := c.crd(ctx, gvk, defaulted)
 		return append(errs, knativeErrors(obj.Validate(ctx))...)
 	}
 }
@@ -159,29 +170,68 @@ func knative[T any, PT interface {
 func knativeErrors(fe *apis.FieldError) field.ErrorList {
 	var errs field.ErrorList
 	for _, level := range []apis.DiagnosticLevel{apis.ErrorLevel, apis.WarningLevel} {
-		for _, e := range fe.Filter(level).WrappedErrors() {
-			errs = append(errs, problem(field.NewPath(e.Paths[0]), strings.TrimSpace(e.Message+" "+e.Details)))
+		f := fe.Filter(level)
+		if f == nil {
+			continue
 		}
-		if f := fe.Filter(level); f != nil && len(f.WrappedErrors()) == 0 && f.Message != "" {
-			errs = append(errs, problem(field.NewPath(f.Paths[0]), strings.TrimSpace(f.Message+" "+f.Details)))
+		wrapped := f.WrappedErrors()
+		if len(wrapped) == 0 {
+			wrapped = []*apis.FieldError{f}
+		}
+		for _, e := range wrapped {
+			path := "object"
+			if len(e.Paths) > 0 {
+				path = strings.Join(e.Paths, ", ")
+			}
+			detail := strings.TrimSpace(e.Message + " " + e.Details)
+			if detail == "" {
+				detail = e.Error()
+			}
+			if level == apis.WarningLevel {
+				detail = "warning: " + detail
+			}
+			errs = append(errs, &field.Error{Type: field.ErrorTypeInvalid, Field: path, BadValue: field.OmitValueType{}, Detail: detail})
 		}
 	}
 	return errs
 }
 
-// rabbit runs the operator's CRD schema, then decodes into its Go type and
-// runs its admission webhook's ValidateCreate, when it has one.
-func rabbit[T any](validate func(*T) error) func(context.Context, *Checker, string, []byte) field.ErrorList {
+// knativeContext is a create, with the release's default feature flags.
+func knativeContext(ctx context.Context) context.Context {
+	return apis.WithinCreate(feature.ToContext(ctx, feature.FromContextOrDefaults(ctx)))
+}
+
+// rabbit decodes into the operator's Go type, runs its CRD schema (which
+// defaults the object), then its admission webhook's ValidateCreate on the
+// defaulted object, when it has one; warnings count as errors.
+func rabbit[T any](validate func(*T) ([]string, error)) func(context.Context, *Checker, string, []byte) field.ErrorList {
 	return func(ctx context.Context, c *Checker, gvk string, doc []byte) field.ErrorList {
-		errs := c.crd(ctx, gvk, doc)
-		obj := new(T)
-		if decodeErrs := strictInto(doc, obj, nil); len(decodeErrs) > 0 {
-			return append(errs, decodeErrs...)
+		if errs := strictInto(doc, new(T), nil); len(errs) > 0 {
+			return errs
 		}
-		if validate != nil {
-			if err := validate(obj); err != nil {
-				errs = append(errs, problem(nil, "the operator's ValidateCreate: "+err.Error()))
-			}
+		var obj map[string]any
+		if err := utiljson.Unmarshal(doc, &obj); err != nil {
+			return field.ErrorList{problem(nil, err.Error())}
+		}
+		s, ok := c.crds[gvk]
+		if !ok {
+			return field.ErrorList{field.InternalError(nil, fmt.Errorf("no CRD loaded for %s", gvk))}
+		}
+		errs := s.check(ctx, obj)
+		if validate == nil {
+			return errs
+		}
+		defaulted, _ := json.Marshal(obj)
+		typed := new(T)
+		if err := json.Unmarshal(defaulted, typed); err != nil {
+			return append(errs, problem(nil, err.Error()))
+		}
+		warnings, err := validate(typed)
+		if err != nil {
+			errs = append(errs, problem(nil, "the operator's ValidateCreate: "+err.Error()))
+		}
+		for _, w := range warnings {
+			errs = append(errs, problem(nil, "the operator's ValidateCreate warns: "+w))
 		}
 		return errs
 	}
@@ -192,9 +242,8 @@ func webhook[T any, PT interface {
 	*T
 	runtime.Object
 	ValidateCreate(context.Context, runtime.Object) (admission.Warnings, error)
-}](obj *T) error {
-	_, err := PT(obj).ValidateCreate(context.Background(), PT(obj))
-	return err
+}](obj *T) ([]string, error) {
+	return PT(obj).ValidateCreate(context.Background(), PT(obj))
 }
 
 // strimziKind decodes strictly into strimzi-go's type (Strimzi's CRDs are
@@ -211,14 +260,16 @@ func strimziKind[T any]() func(context.Context, *Checker, string, []byte) field.
 	}
 }
 
-// kafkaSource applies eventing-kafka-broker's validation
+// kafkaSource applies eventing-kafka-broker's validation at knative-v1.20
 // (control-plane/pkg/apis/sources/v1/kafka_validation.go, KafkaSourceSpec.
-// Validate) to clima's type of the object: that module is not served here.
+// Validate, and kafka_defaults.go) to clima's type of the object: that
+// module is not served here.
 func kafkaSource(ctx context.Context, _ *Checker, _ string, doc []byte) field.ErrorList {
 	var ks manifest.KafkaSource
 	if errs := strictInto(withoutTypeMeta(doc), &ks, nil); len(errs) > 0 {
 		return errs
 	}
+	ctx = knativeContext(ctx)
 	spec := field.NewPath("spec")
 	var errs field.ErrorList
 	if len(ks.Spec.Topics) == 0 {
@@ -227,22 +278,16 @@ func kafkaSource(ctx context.Context, _ *Checker, _ string, doc []byte) field.Er
 	if len(ks.Spec.BootstrapServers) == 0 {
 		errs = append(errs, field.Required(spec.Child("bootstrapServers"), ""))
 	}
-	// Defaults (kafka_defaults.go): initialOffset latest, ordering ordered.
+	// SetDefaults makes an empty initialOffset latest, ordering ordered.
 	errs = append(errs, enum(spec.Child("initialOffset"), ks.Spec.InitialOffset, "earliest", "latest")...)
 	errs = append(errs, enum(spec.Child("ordering"), ks.Spec.Ordering, "ordered", "unordered")...)
-	if ks.Spec.Consumers != nil && *ks.Spec.Consumers < 1 {
-		errs = append(errs, field.Invalid(spec.Child("consumers"), *ks.Spec.Consumers, "must be at least 1"))
-	}
-	errs = append(errs, knativeErrors(ks.Spec.Sink.Validate(ctx).ViaField("sink").ViaField("spec"))...)
-	if ks.Spec.Delivery != nil {
-		errs = append(errs, knativeErrors(ks.Spec.Delivery.Validate(ctx).ViaField("delivery").ViaField("spec"))...)
-	}
-	return errs
+	// KafkaSourceSpec embeds duckv1.SourceSpec, whose Validate checks the sink.
+	return append(errs, knativeErrors(ks.Spec.Sink.Validate(ctx).ViaField("sink").ViaField("spec"))...)
 }
 
-// rabbitmqSource applies eventing-rabbitmq's validation
+// rabbitmqSource applies eventing-rabbitmq's validation at knative-v1.20
 // (pkg/apis/sources/v1alpha1/rabbitmq_validation.go) to clima's type.
-func rabbitmqSource(ctx context.Context, _ *Checker, _ string, doc []byte) field.ErrorList {
+func rabbitmqSource(_ context.Context, _ *Checker, _ string, doc []byte) field.ErrorList {
 	var rs manifest.RabbitmqSource
 	if errs := strictInto(withoutTypeMeta(doc), &rs, nil); len(errs) > 0 {
 		return errs
@@ -250,9 +295,6 @@ func rabbitmqSource(ctx context.Context, _ *Checker, _ string, doc []byte) field
 	spec := field.NewPath("spec")
 	res := spec.Child("rabbitmqResourcesConfig")
 	var errs field.ErrorList
-	if rs.Spec.Resources.QueueName == "" {
-		errs = append(errs, field.Required(res.Child("queueName"), ""))
-	}
 	if !rs.Spec.Resources.Predeclared && rs.Spec.Resources.ExchangeName == "" {
 		errs = append(errs, field.Required(res.Child("exchangeName"), "the exchange's name must be given when predeclared is false"))
 	}
@@ -261,13 +303,6 @@ func rabbitmqSource(ctx context.Context, _ *Checker, _ string, doc []byte) field
 	}
 	if p := rs.Spec.Resources.Parallelism; p != nil && (*p < 1 || *p > 1000) {
 		errs = append(errs, field.Invalid(res.Child("parallelism"), *p, "must be 1 to 1000"))
-	}
-	errs = append(errs, knativeErrors(rs.Spec.Sink.Validate(ctx).ViaField("sink").ViaField("spec"))...)
-	if rs.Spec.Delivery != nil {
-		if rs.Spec.Delivery.DeadLetterSink != nil {
-			errs = append(errs, field.Forbidden(spec.Child("delivery", "deadLetterSink"), "the RabbitmqSource has no dead-letter sink: use the queue's dead-letter exchange"))
-		}
-		errs = append(errs, knativeErrors(rs.Spec.Delivery.Validate(ctx).ViaField("delivery").ViaField("spec"))...)
 	}
 	return errs
 }

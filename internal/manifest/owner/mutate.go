@@ -13,10 +13,14 @@ import (
 // CRD's schema gives an enum and a field it marks required, both present
 // in the object, as paths of keys and indexes — what a test changes to see
 // that the schema, not a rule of clima's, refuses the object.
-func (c *Checker) SchemaFields(gvk string, obj map[string]any) (enum, required []string) {
+//
+// present says the required field is in the object; otherwise required
+// lies under an object the schema has and the manifest does not, which a
+// test adds empty.
+func (c *Checker) SchemaFields(gvk string, obj map[string]any) (enum, required []string, present bool) {
 	s, ok := c.crds[gvk]
 	if !ok {
-		return nil, nil
+		return nil, nil, false
 	}
 	enum = findEnum(s.internal, obj, nil)
 	if enum == nil {
@@ -24,12 +28,13 @@ func (c *Checker) SchemaFields(gvk string, obj map[string]any) (enum, required [
 		enum = anyEnum(s.internal, nil)
 	}
 	required = findRequired(s.internal, obj, nil)
+	present = required != nil
 	if required == nil {
 		// No required field in the object: an object the schema has, given
 		// empty, misses its required fields.
 		required = anyRequired(s.internal, nil)
 	}
-	return enum, required
+	return enum, required, present
 }
 
 // anyRequired is the first required field under objects only.

@@ -37,6 +37,7 @@ const (
 	ModClusterOperator  = "github.com/rabbitmq/cluster-operator/v2"
 	ModTopologyOperator = "github.com/rabbitmq/messaging-topology-operator"
 	ModStrimzi          = "github.com/scholzj/strimzi-go"
+	ModGrafana          = "github.com/grafana/grafana-foundation-sdk/go"
 )
 
 // Result is the verdict on one object.
@@ -60,7 +61,7 @@ type Module struct{ Version, Dir string }
 
 // New reads the owners' schemas from the module cache.
 func New() (*Checker, error) {
-	mods, err := modules(ModServing, ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi)
+	mods, err := modules(ModServing, ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi, ModGrafana)
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +81,16 @@ func New() (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	enums, err := goEnums(filepath.Join(mods[ModStrimzi].Dir, "pkg", "apis", "kafka.strimzi.io", "v1beta2", "types.go"))
-	if err != nil {
-		return nil, err
+	enums := map[string][]string{}
+	for _, src := range []struct{ file, pkg string }{
+		{filepath.Join(mods[ModStrimzi].Dir, "pkg", "apis", "kafka.strimzi.io", "v1beta2", "types.go"), ModStrimzi + "/pkg/apis/kafka.strimzi.io/v1beta2"},
+		{filepath.Join(mods[ModGrafana].Dir, "dashboard", "types_gen.go"), ModGrafana + "/dashboard"},
+		{filepath.Join(mods[ModGrafana].Dir, "common", "types_gen.go"), ModGrafana + "/common"},
+		{filepath.Join(mods[ModGrafana].Dir, "stat", "types_gen.go"), ModGrafana + "/stat"},
+	} {
+		if err := goEnums(enums, src.file, src.pkg); err != nil {
+			return nil, err
+		}
 	}
 	return &Checker{crds: crds, enums: enums, Modules: mods}, nil
 }
@@ -145,7 +153,7 @@ func Documents(path string) ([][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
-		jsonDoc, err := yaml.YAMLToJSON(doc)
+		jsonDoc, err := yaml.YAMLToJSONStrict(doc) // a duplicate key is an error
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
@@ -160,9 +168,9 @@ func Documents(path string) ([][]byte, error) {
 // Grafana chart's values, or a Kubernetes object.
 func (c *Checker) CheckDocument(ctx context.Context, rel string, doc []byte) Result {
 	switch {
-	case strings.HasSuffix(rel, ".json"):
+	case filepath.Dir(rel) == "grafana" && strings.HasSuffix(rel, ".json"):
 		return c.checkDashboard(rel, doc)
-	case filepath.Base(rel) == "values.yaml":
+	case filepath.Dir(rel) == "grafana" && filepath.Base(rel) == "values.yaml":
 		return c.checkHelmValues(rel, doc)
 	}
 	return c.CheckObject(ctx, rel, doc)
@@ -190,7 +198,7 @@ func (c *Checker) CheckObject(ctx context.Context, file string, doc []byte) Resu
 		return r
 	}
 	r.Check = kind.name
-	errs := metadata(doc, kind.namespaced)
+	errs := metadata(doc, kind.namespaced, kind.nameRule)
 	errs = append(errs, kind.check(ctx, c, head.APIVersion+" "+head.Kind, doc)...)
 	for _, e := range errs {
 		r.Errs = append(r.Errs, e.Error())
@@ -200,14 +208,17 @@ func (c *Checker) CheckObject(ctx context.Context, file string, doc []byte) Resu
 
 // metadata decodes metadata strictly into ObjectMeta and validates it as
 // the API server does for every object (apimachinery's ValidateObjectMeta).
-func metadata(doc []byte, namespaced bool) field.ErrorList {
+func metadata(doc []byte, namespaced bool, nameRule apimachineryvalidation.ValidateNameFunc) field.ErrorList {
+	if nameRule == nil {
+		nameRule = apimachineryvalidation.NameIsDNSSubdomain
+	}
 	var obj struct {
 		Metadata json.RawMessage `json:"metadata"`
 	}
 	_ = json.Unmarshal(doc, &obj)
 	var meta metav1.ObjectMeta
 	errs := strictInto(obj.Metadata, &meta, field.NewPath("metadata"))
-	return append(errs, apimachineryvalidation.ValidateObjectMeta(&meta, namespaced, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))...)
+	return append(errs, apimachineryvalidation.ValidateObjectMeta(&meta, namespaced, nameRule, field.NewPath("metadata"))...)
 }
 
 // strictInto decodes as the API server does with strict field validation:
