@@ -117,5 +117,5 @@ undeploy: ## remove clima from the cluster (keeps the platform from cluster-deps
 	-$(KUBECTL) delete -f rabbit-source/topology.yaml -f rabbit-source/rabbitmq.yaml --ignore-not-found
 	-$(KUBECTL) delete -f kafka-source/topic.yaml -f kafka-source/kafka.yaml --ignore-not-found
 
-clean: ## remove build output
+clean: ## remove build output (bin/, .tools/); the local data in .clima/ stays (make run ARGS=-fresh empties it)
 	rm -rf bin .tools

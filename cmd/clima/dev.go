@@ -23,10 +23,16 @@ func dev(ctx context.Context, args []string) error {
 	annotate := fs.String("annotate", "", "override Services' annotations, as service:key=value,… (kafka-writer:autoscaling.knative.dev/min-scale=2)")
 	autoscalerSettings := fs.String("autoscaler", "", "settings of Knative's config-autoscaler, as key=value,… (stable-window=6s,panic-threshold-percentage=200)")
 	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
+	fresh := fs.Bool("fresh", false, "start from empty data: remove the state folder's data (embedded Kafka, Redis, Valkey) and delete the queues of rabbit-source/ with what they hold")
+	kafkaStorage := fs.String("kafka-storage", string(local.KafkaDisk), "how the embedded Kafka keeps records and offsets: disk (written before the 202, survives a crash of clima dev), fsync (also survives a power loss; slower) or memory (lost on stop)")
 	verbose := fs.Bool("v", false, "log at debug level")
 	debug := fs.Bool("debug", false, "serve Go's profiles of the runtime (/debug/pprof/ at the ingress) and of every function (URLs in /status)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	storage, err := local.ParseKafkaStorage(*kafkaStorage)
+	if err != nil {
+		return fmt.Errorf("-kafka-storage: %w", err)
 	}
 	asSettings, err := keyValues(*autoscalerSettings)
 	if err != nil {
@@ -76,6 +82,8 @@ func dev(ctx context.Context, args []string) error {
 		RedisURL:      os.Getenv("REDIS_URL"),
 		ValkeyURL:     os.Getenv("VALKEY_URL"),
 		RabbitPrefix:  *rabbitPrefix,
+		KafkaStorage:  storage,
+		Fresh:         *fresh,
 		Debug:         *debug,
 		Log:           log,
 	})

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,16 +27,19 @@ import (
 	"github.com/clima-dev/clima/internal/testenv"
 )
 
-// devRun is a `clima dev` process, driven as a user would drive it.
+// devRun is a `clima dev` process, driven as a user would drive it; it can
+// be stopped and started again on the same state folder.
 type devRun struct {
-	root      string
-	cmd       *exec.Cmd
+	root, bin string
 	state     string
-	out       *testenv.Buffer
+	prefix    string // of its RabbitMQ queues: the server is shared
+	cmd       *exec.Cmd
+	out       *testenv.Buffer // of the current process
 	endpoints local.Endpoints
 	redis     *redis.Client
 	valkey    *redis.Client
-	exited    chan error
+	exited    chan struct{} // closed when the current process exits
+	exitErr   error         // how it exited, once exited is closed
 }
 
 // idle is the scale-to-zero grace period of the runtime under test.
@@ -45,6 +49,10 @@ const idle = 3 * time.Second
 // and widen the panic window to 3 s (10 % of 6 s would be shorter than the
 // collector's one scrape a second).
 const autoscalerSettings = "stable-window=6s,panic-window-percentage=50"
+
+// devRuns numbers the runtimes of this test process: each gets its own
+// RabbitMQ queues.
+var devRuns atomic.Int64
 
 func startDev(t *testing.T) *devRun {
 	t.Helper()
@@ -56,44 +64,94 @@ func startDev(t *testing.T) *devRun {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building clima: %v\n%s", err, out)
 	}
-	testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
+	rabbitURL := testenv.RabbitURL(t) // fail early, saying how to get RabbitMQ
 
-	d := &devRun{root: root, state: t.TempDir(), out: &testenv.Buffer{}, exited: make(chan error, 1)}
-	// Port 0: the runtime takes a free port and writes it to endpoints.json;
-	// a port picked here could be taken by a server it starts first.
-	d.cmd = exec.Command(bin, "dev", "-root", root, "-state", d.state, "-addr", "127.0.0.1:0", "-dashboard-addr", "127.0.0.1:0",
-		"-scale-to-zero-after", idle.String(), "-autoscaler", autoscalerSettings, "-rabbitmq-prefix", fmt.Sprintf("e2e-%d-", os.Getpid()))
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exited <- d.cmd.Wait() }()
+	d := &devRun{root: root, bin: bin, state: t.TempDir(), prefix: fmt.Sprintf("e2e-%d-%d-", os.Getpid(), devRuns.Add(1))}
+	t.Cleanup(func() { testenv.DeleteQueues(t, rabbitURL, root, d.prefix) })
 	t.Cleanup(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-d.exited:
-		case <-time.After(60 * time.Second):
-			_ = d.cmd.Process.Kill()
-		}
+		d.stop(t, syscall.SIGINT)
 		if t.Failed() {
 			t.Logf("clima dev output:\n%s", d.out.String())
 		}
 	})
+	d.launch(t)
+	return d
+}
 
+// launch starts clima dev on the run's state folder, in a process group of
+// its own (as a shell runs it), and waits for its endpoints.
+func (d *devRun) launch(t *testing.T, args ...string) {
+	t.Helper()
+	// The previous process's endpoints must not be read as the new one's.
+	if err := os.Remove(filepath.Join(d.state, local.EndpointsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	// Port 0: the runtime takes a free port and writes it to endpoints.json;
+	// a port picked here could be taken by a server it starts first.
+	args = append([]string{"dev", "-root", d.root, "-state", d.state, "-addr", "127.0.0.1:0", "-dashboard-addr", "127.0.0.1:0",
+		"-scale-to-zero-after", idle.String(), "-autoscaler", autoscalerSettings, "-rabbitmq-prefix", d.prefix}, args...)
+	cmd := exec.Command(d.bin, args...)
+	out := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Pdeathsig: a test binary that dies takes its runtime with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	d.cmd, d.out, d.exited = cmd, out, exited
+	go func() {
+		d.exitErr = cmd.Wait()
+		close(exited)
+	}()
 	testenv.Eventually(t, 3*time.Minute, func() error {
 		select {
-		case err := <-d.exited:
-			t.Fatalf("clima dev exited (%v):\n%s", err, d.out.String())
+		case <-exited:
+			t.Fatalf("clima dev exited (%v):\n%s", d.exitErr, out.String())
 		default:
 		}
 		data, err := os.ReadFile(filepath.Join(d.state, local.EndpointsFile))
 		if err != nil {
 			return err
 		}
+		if !strings.Contains(out.String(), "Ctrl-C stops everything") {
+			return errors.New("the banner is not printed yet")
+		}
 		return json.Unmarshal(data, &d.endpoints)
-	}, "clima dev to write %s", local.EndpointsFile)
+	}, "clima dev to write %s and print its banner", local.EndpointsFile)
 	d.redis, d.valkey = client(t, d.endpoints.Redis), client(t, d.endpoints.Valkey)
-	return d
+}
+
+// stop signals the runtime's process group as a terminal or a crash would
+// (SIGINT for Ctrl-C, SIGKILL) and waits until it and every process it had
+// started are gone.
+func (d *devRun) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	var pids []int
+	if st, err := d.readStatus(); err == nil {
+		pids = st.PIDs()
+	}
+	_ = syscall.Kill(-d.cmd.Process.Pid, sig)
+	select {
+	case <-d.exited:
+	case <-time.After(90 * time.Second):
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		<-d.exited
+		t.Errorf("clima dev still ran 90s after %v", sig)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		for _, pid := range pids {
+			if alive(pid) {
+				return fmt.Errorf("process %d still runs", pid)
+			}
+		}
+		return nil
+	}, "the processes clima dev had started to be gone after %v", sig)
 }
 
 func client(t *testing.T, rawURL string) *redis.Client {
@@ -109,16 +167,21 @@ func client(t *testing.T, rawURL string) *redis.Client {
 
 func (d *devRun) status(t *testing.T) local.Status {
 	t.Helper()
-	resp, err := http.Get(d.endpoints.Status)
+	st, err := d.readStatus()
 	if err != nil {
 		t.Fatalf("reading status: %v", err)
 	}
-	defer resp.Body.Close()
-	var st local.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
 	return st
+}
+
+func (d *devRun) readStatus() (local.Status, error) {
+	var st local.Status
+	resp, err := http.Get(d.endpoints.Status)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
 // expected is what the stores must hold.
@@ -394,32 +457,13 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("Ctrl-C stops everything clima dev started", func(t *testing.T) {
-		st := d.status(t)
-		var pids []int
-		for _, s := range st.Services {
-			pids = append(pids, s.PIDs...)
-		}
-		for _, pid := range st.Servers {
-			pids = append(pids, pid)
-		}
+		pids := d.status(t).PIDs()
 		if len(pids) < 2 {
 			t.Fatalf("want running processes to stop, found %v", pids)
 		}
-		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-d.exited:
-			if err != nil {
-				t.Fatalf("clima dev exited with %v after Ctrl-C", err)
-			}
-		case <-time.After(90 * time.Second):
-			t.Fatal("clima dev still runs 90s after Ctrl-C")
-		}
-		for _, pid := range pids {
-			if alive(pid) {
-				t.Errorf("process %d still runs after Ctrl-C", pid)
-			}
+		d.stop(t, syscall.SIGINT)
+		if d.exitErr != nil {
+			t.Fatalf("clima dev exited with %v after Ctrl-C", d.exitErr)
 		}
 		if !strings.Contains(d.out.String(), "nothing is left running") {
 			t.Errorf("clima dev did not say it stopped everything:\n%s", d.out.String())

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,48 +28,188 @@ import (
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
+// KafkaStorage is how the embedded Kafka keeps its records and consumer
+// group offsets.
+type KafkaStorage string
+
+const (
+	// KafkaMemory keeps them in memory: a stop or a crash of clima dev
+	// loses every record not yet delivered.
+	KafkaMemory KafkaStorage = "memory"
+	// KafkaDisk writes every produce to the data folder before answering
+	// it: what was acknowledged survives a crash of clima dev (the kernel's
+	// page cache holds the writes), not a power loss.
+	KafkaDisk KafkaStorage = "disk"
+	// KafkaFsync also fsyncs every produce before answering it, as a Kafka
+	// broker with log.flush.interval.messages=1: it survives a power loss.
+	KafkaFsync KafkaStorage = "fsync"
+)
+
+// ParseKafkaStorage reads a -kafka-storage value.
+func ParseKafkaStorage(s string) (KafkaStorage, error) {
+	switch k := KafkaStorage(s); k {
+	case KafkaMemory, KafkaDisk, KafkaFsync:
+		return k, nil
+	}
+	return "", fmt.Errorf("kafka storage %q: want %s, %s or %s", s, KafkaMemory, KafkaDisk, KafkaFsync)
+}
+
+const (
+	// kafkaRetentionBytes bounds each partition of the embedded Kafka on
+	// disk (a cluster's Kafka has no such bound by default): 1 GiB holds
+	// hours of a stalled pipeline under `clima load`, and records older
+	// than the bound are dropped like any Kafka's, delivered or not.
+	kafkaRetentionBytes = 1 << 30
+	// kafkaSegmentBytes is the unit retention frees: a partition's folder
+	// stays under kafkaRetentionBytes plus one segment.
+	kafkaSegmentBytes = 64 << 20
+	// kafkaRetentionCheck is how often retention runs.
+	kafkaRetentionCheck = time.Minute
+)
+
 // kafkaInfra is the Kafka the runtime uses: embedded unless KAFKA_BROKERS
 // names one.
 type kafkaInfra struct {
 	brokers []string
 	cluster *kfake.Cluster
+	// recovered is true when the embedded Kafka reloaded earlier data.
+	recovered bool
 }
 
-func startKafka(ctx context.Context, external string, topics []kafka.TopicConfig, log *slog.Logger) (*kafkaInfra, error) {
+// kafkaTopic is a topic the runtime creates, with its topic configs.
+type kafkaTopic struct {
+	name       string
+	partitions int
+	configs    map[string]string
+}
+
+// startKafka starts the embedded Kafka, keeping its data in dir as storage
+// says, or uses the external one; then it creates the topics.
+func startKafka(ctx context.Context, external string, storage KafkaStorage, dir string, topics []kafkaTopic, log *slog.Logger) (*kafkaInfra, error) {
 	k := &kafkaInfra{}
 	if external != "" {
 		k.brokers = strings.Split(external, ",")
 		log.Info("using Kafka", "brokers", external)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-			kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(maxEventBytes)}),
+		opts := []kfake.Opt{kfake.NumBrokers(1),
+			kfake.BrokerConfigs(map[string]string{
+				"message.max.bytes":      strconv.Itoa(maxEventBytes),
+				"log.segment.bytes":      strconv.Itoa(kafkaSegmentBytes),
+				"log.cleaner.backoff.ms": strconv.FormatInt(kafkaRetentionCheck.Milliseconds(), 10),
+			}),
+			kfake.WithLogger(kfakeLogger{log}),
 			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 				return net.Listen(network, "127.0.0.1:0")
-			}))
+			})}
+		if storage != KafkaMemory {
+			opts = append(opts, kfake.DataDir(dir))
+			if storage == KafkaFsync {
+				opts = append(opts, kfake.SyncWrites())
+			}
+			_, err := os.Stat(filepath.Join(dir, "meta.json"))
+			k.recovered = err == nil
+		}
+		cluster, err := kfake.NewCluster(opts...)
 		if err != nil {
+			if storage != KafkaMemory {
+				return nil, fmt.Errorf("the embedded Kafka cannot read its data in %s (%w): start from empty data with `clima dev -fresh` (make run ARGS=-fresh)", dir, err)
+			}
 			return nil, fmt.Errorf("starting embedded Kafka: %w", err)
 		}
 		k.cluster, k.brokers = cluster, cluster.ListenAddrs()
-		log.Info("started embedded Kafka", "addr", k.brokers[0])
+		log.Info("started embedded Kafka", "addr", k.brokers[0], "storage", string(storage), "data", dir, "recovered", k.recovered)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(k.brokers...), Timeout: 10 * time.Second}
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
-	if err != nil {
+	if err := k.createTopics(ctx, topics); err != nil {
 		k.close()
-		return nil, fmt.Errorf("creating Kafka topics: %w", err)
-	}
-	for topic, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			k.close()
-			return nil, fmt.Errorf("creating Kafka topic %s: %w", topic, err)
-		}
+		return nil, err
 	}
 	return k, nil
 }
 
+// createTopics creates the topics that do not exist yet. The embedded
+// Kafka's topics also get their configs (again, when reloaded) plus the
+// retention bound that keeps its folder small.
+func (k *kafkaInfra) createTopics(ctx context.Context, topics []kafkaTopic) error {
+	client := &kafka.Client{Addr: kafka.TCP(k.brokers...), Timeout: 10 * time.Second}
+	var create []kafka.TopicConfig
+	var alter []kafka.AlterConfigRequestResource
+	for _, t := range topics {
+		configs := maps.Clone(t.configs)
+		if k.cluster != nil {
+			if configs == nil {
+				configs = map[string]string{}
+			}
+			if _, ok := configs["retention.bytes"]; !ok {
+				configs["retention.bytes"] = strconv.Itoa(kafkaRetentionBytes)
+			}
+		}
+		tc := kafka.TopicConfig{Topic: t.name, NumPartitions: t.partitions, ReplicationFactor: 1}
+		ac := kafka.AlterConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: t.name}
+		for _, name := range slices.Sorted(maps.Keys(configs)) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: name, ConfigValue: configs[name]})
+			ac.Configs = append(ac.Configs, kafka.AlterConfigRequestConfig{Name: name, Value: configs[name]})
+		}
+		create = append(create, tc)
+		alter = append(alter, ac)
+	}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: create})
+	if err != nil {
+		return fmt.Errorf("creating Kafka topics: %w", err)
+	}
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("creating Kafka topic %s: %w", topic, err)
+		}
+	}
+	if k.cluster == nil {
+		return nil // an external Kafka's topic configs are its operator's
+	}
+	altered, err := client.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: alter})
+	if err != nil {
+		return fmt.Errorf("configuring Kafka topics: %w", err)
+	}
+	for resource, err := range altered.Errors {
+		if err != nil {
+			return fmt.Errorf("configuring Kafka topic %s: %w", resource.Name, err)
+		}
+	}
+	return nil
+}
+
+// pending is how many records of topic a consumer group has not committed
+// yet: from its committed offset, or from the log start when it has none.
+func (k *kafkaInfra) pending(topic, group string) int64 {
+	var commits map[int32]kfake.GroupCommit
+	if g := k.cluster.GroupInfo(group); g != nil {
+		commits = g.Commits[topic]
+	}
+	var n int64
+	for _, p := range k.cluster.PartitionInfos(topic) {
+		from := p.LogStartOffset
+		if c, ok := commits[p.Partition]; ok && c.Offset > from {
+			from = c.Offset
+		}
+		n += max(0, p.HighWatermark-from)
+	}
+	return n
+}
+
 func (k *kafkaInfra) close() {
 	if k.cluster != nil {
-		k.cluster.Close()
+		k.cluster.Close() // with a data folder: saves its state and syncs
+	}
+}
+
+// kfakeLogger passes the embedded Kafka's warnings and errors (a failed
+// write to its data folder among them) to the runtime's log.
+type kfakeLogger struct{ log *slog.Logger }
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		l.log.Error("embedded Kafka: " + fmt.Sprintf(format, args...))
+	case kfake.LogLevelWarn:
+		l.log.Warn("embedded Kafka: " + fmt.Sprintf(format, args...))
 	}
 }
 
@@ -136,22 +278,24 @@ func (r *rabbitInfra) close(log *slog.Logger) {
 
 // declareTopology declares the queues, exchanges and bindings of
 // rabbit-source/, as the Messaging Topology Operator does, with prefix
-// before every name (so that runtimes sharing a server do not mix).
-func declareTopology(rawURL, prefix string, set *manifest.Set) error {
+// before every name (so that runtimes sharing a server do not mix). It
+// answers how many messages each queue already holds, ready for delivery.
+func declareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, error) {
 	conn, err := amqp.Dial(rawURL)
 	if err != nil {
-		return fmt.Errorf("connecting to RabbitMQ: %w", err)
+		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range set.Exchanges {
 		if err := ch.ExchangeDeclare(prefix+e.Spec.Name, e.Spec.Type, e.Spec.Durable, false, false, false, nil); err != nil {
-			return fmt.Errorf("declaring exchange %s: %w", e.Spec.Name, err)
+			return nil, fmt.Errorf("declaring exchange %s: %w", e.Spec.Name, err)
 		}
 	}
+	ready := map[string]int{}
 	for _, q := range set.Queues {
 		args := amqp.Table{}
 		for k, v := range q.Spec.Arguments {
@@ -163,35 +307,63 @@ func declareTopology(rawURL, prefix string, set *manifest.Set) error {
 		if q.Spec.Type != "" {
 			args["x-queue-type"] = q.Spec.Type
 		}
-		if _, err := ch.QueueDeclare(prefix+q.Spec.Name, q.Spec.Durable, false, false, false, args); err != nil {
-			return fmt.Errorf("declaring queue %s (delete it if it was declared with other arguments): %w", prefix+q.Spec.Name, err)
+		queue, err := ch.QueueDeclare(prefix+q.Spec.Name, q.Spec.Durable, false, false, false, args)
+		if err != nil {
+			return nil, fmt.Errorf("declaring queue %s (delete it if it was declared with other arguments, or start with -fresh): %w", prefix+q.Spec.Name, err)
 		}
+		ready[queue.Name] = queue.Messages
 	}
 	for _, b := range set.Bindings {
 		if err := ch.QueueBind(prefix+b.Spec.Destination, prefix+b.Spec.RoutingKey, prefix+b.Spec.Source, false, nil); err != nil {
-			return fmt.Errorf("binding %s: %w", b.Metadata.Name, err)
+			return nil, fmt.Errorf("binding %s: %w", b.Metadata.Name, err)
+		}
+	}
+	return ready, nil
+}
+
+// deleteTopology deletes what declareTopology declares, with what the
+// queues hold (-fresh).
+func deleteTopology(rawURL, prefix string, set *manifest.Set) error {
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		return fmt.Errorf("connecting to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	for _, q := range set.Queues {
+		if _, err := ch.QueueDelete(prefix+q.Spec.Name, false, false, false); err != nil {
+			return fmt.Errorf("deleting queue %s: %w", prefix+q.Spec.Name, err)
+		}
+	}
+	for _, e := range set.Exchanges {
+		if err := ch.ExchangeDelete(prefix+e.Spec.Name, false, false); err != nil {
+			return fmt.Errorf("deleting exchange %s: %w", prefix+e.Spec.Name, err)
 		}
 	}
 	return nil
 }
 
-// deleteTopology removes what declareTopology declared under a prefix.
-func deleteTopology(rawURL, prefix string, set *manifest.Set) {
-	conn, err := amqp.Dial(rawURL)
+// lockState makes the state folder one runtime's: two runtimes on one
+// folder would write the same Kafka, Redis and Valkey data.
+func lockState(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return
+		return nil, err
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		owner, _ := os.ReadFile(f.Name())
+		f.Close()
+		return nil, fmt.Errorf("another clima dev (pid %s) runs with the state folder %s: stop it, or pass -state", strings.TrimSpace(string(owner)), dir)
 	}
-	for _, q := range set.Queues {
-		_, _ = ch.QueueDelete(prefix+q.Spec.Name, false, false, false)
-	}
-	for _, e := range set.Exchanges {
-		_ = ch.ExchangeDelete(prefix+e.Spec.Name, false, false)
-	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { _ = f.Close() }, nil
 }
 
 // keyValue is a Redis or Valkey server: found at a URL, or started here

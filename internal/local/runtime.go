@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -22,13 +23,13 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	corev1 "k8s.io/api/core/v1"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
@@ -61,6 +62,13 @@ type Options struct {
 	// RabbitPrefix is put before every queue and exchange name, so that
 	// runtimes sharing a RabbitMQ server do not mix (tests use it).
 	RabbitPrefix string
+	// KafkaStorage is how the embedded Kafka keeps its data (KafkaDisk
+	// when empty).
+	KafkaStorage KafkaStorage
+	// Fresh starts from empty data: the state folder's data (the embedded
+	// Kafka's, Redis' and Valkey's) is removed, and the queues and
+	// exchanges of rabbit-source/ are deleted and declared again.
+	Fresh bool
 	// Debug makes every function serve Go's profiles (see Status).
 	Debug bool
 	// Annotations override a Service's revision annotations, by Service
@@ -95,6 +103,19 @@ type Status struct {
 	RuntimePID int `json:"runtime_pid"`
 }
 
+// PIDs are the processes the runtime started and runs now: the Services'
+// replicas and the servers.
+func (s Status) PIDs() []int {
+	var pids []int
+	for _, svc := range s.Services {
+		pids = append(pids, svc.PIDs...)
+	}
+	for _, pid := range s.Servers {
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
 type runtime struct {
 	opts       Options
 	set        *manifest.Set
@@ -113,6 +134,8 @@ type runtime struct {
 	brokerURL  string
 	dashboard  *dashboardServer
 	dispatchWG sync.WaitGroup
+	// recovered says what the runtime found left from an earlier run.
+	recovered []string
 }
 
 // Run starts everything, writes endpoints.json, and runs until ctx ends;
@@ -135,6 +158,14 @@ func Run(ctx context.Context, opts Options) error {
 			s.Spec.Template.Annotations[k] = v
 		}
 	}
+	if opts.KafkaStorage == "" {
+		opts.KafkaStorage = KafkaDisk
+	}
+	unlock, err := lockState(opts.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*keyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
@@ -150,6 +181,17 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 func (r *runtime) start(ctx context.Context) error {
+	// The addresses of an earlier run are gone: nothing may read them.
+	if err := os.Remove(filepath.Join(r.opts.StateDir, EndpointsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dataDir := filepath.Join(r.opts.StateDir, "data")
+	if r.opts.Fresh {
+		if err := os.RemoveAll(dataDir); err != nil {
+			return fmt.Errorf("-fresh: %w", err)
+		}
+		r.log.Info("starting from empty data: removed " + dataDir)
+	}
 	for _, dir := range []string{"bin", "logs", "data"} {
 		if err := os.MkdirAll(filepath.Join(r.opts.StateDir, dir), 0o755); err != nil {
 			return err
@@ -160,14 +202,30 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 
 	var err error
-	if r.kafka, err = startKafka(ctx, r.opts.KafkaBrokers, r.topics(), r.log); err != nil {
+	kafkaDir := filepath.Join(dataDir, "kafka")
+	if r.kafka, err = startKafka(ctx, r.opts.KafkaBrokers, r.opts.KafkaStorage, kafkaDir, r.topics(), r.log); err != nil {
 		return err
+	}
+	if r.kafka.recovered {
+		r.recovered = append(r.recovered, r.kafkaPending(kafkaDir)...)
 	}
 	if r.rabbit, err = startRabbit(ctx, r.opts.RabbitURL, r.log); err != nil {
 		return err
 	}
-	if err := declareTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set); err != nil {
+	if r.opts.Fresh {
+		if err := deleteTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set); err != nil {
+			return fmt.Errorf("-fresh: %w", err)
+		}
+		r.log.Info("starting from empty data: deleted the queues and exchanges of rabbit-source/", "prefix", r.opts.RabbitPrefix)
+	}
+	ready, err := declareTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set)
+	if err != nil {
 		return err
+	}
+	for _, queue := range slices.Sorted(maps.Keys(ready)) {
+		if ready[queue] > 0 {
+			r.recovered = append(r.recovered, fmt.Sprintf("RabbitMQ queue %s: %d messages ready", queue, ready[queue]))
+		}
 	}
 	for _, ss := range r.set.StatefulSets {
 		url := map[string]string{"redis": r.opts.RedisURL, "valkey": r.opts.ValkeyURL}[ss.Name]
@@ -264,11 +322,16 @@ func (r *runtime) build(ctx context.Context) error {
 
 func brokerTopic(namespace, name string) string { return "knative-broker-" + namespace + "-" + name }
 
-// topics are the KafkaTopics of kafka-source/ and one topic per Broker.
-func (r *runtime) topics() []kafka.TopicConfig {
-	var topics []kafka.TopicConfig
+// topics are the KafkaTopics of kafka-source/, with their configs, and one
+// topic per Broker.
+func (r *runtime) topics() []kafkaTopic {
+	var topics []kafkaTopic
 	for _, t := range r.set.KafkaTopics {
-		topics = append(topics, kafka.TopicConfig{Topic: t.Name(), NumPartitions: int(t.Spec.Partitions), ReplicationFactor: 1})
+		configs := map[string]string{}
+		for name, value := range t.Spec.Config {
+			configs[name] = configValue(value)
+		}
+		topics = append(topics, kafkaTopic{name: t.Name(), partitions: int(t.Spec.Partitions), configs: configs})
 	}
 	for _, b := range r.set.Brokers {
 		partitions := 1
@@ -279,9 +342,52 @@ func (r *runtime) topics() []kafka.TopicConfig {
 				}
 			}
 		}
-		topics = append(topics, kafka.TopicConfig{Topic: brokerTopic(b.Namespace, b.Name), NumPartitions: partitions, ReplicationFactor: 1})
+		topics = append(topics, kafkaTopic{name: brokerTopic(b.Namespace, b.Name), partitions: partitions})
 	}
 	return topics
+}
+
+// configValue is a KafkaTopic config value as Kafka takes it: YAML numbers
+// arrive as float64 (604800000, not 6.048e+08).
+func configValue(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// consumerGroups are the Kafka consumer groups of the Triggers and the
+// KafkaSources, by the topic each reads.
+func (r *runtime) consumerGroups() map[string][]string {
+	groups := map[string][]string{}
+	for _, t := range r.set.Triggers {
+		topic := brokerTopic(t.Namespace, t.Spec.Broker)
+		groups[topic] = append(groups[topic], triggerGroup(t.Namespace, t.Name))
+	}
+	for _, ks := range r.set.KafkaSources {
+		for _, topic := range ks.Spec.Topics {
+			groups[topic] = append(groups[topic], ks.Spec.ConsumerGroup)
+		}
+	}
+	return groups
+}
+
+// triggerGroup is a Trigger's consumer group, named as the Kafka broker
+// names it.
+func triggerGroup(namespace, name string) string { return "knative-trigger-" + namespace + "-" + name }
+
+// kafkaPending says, per topic and consumer group, how many records the
+// reloaded embedded Kafka holds that the group has not committed: what
+// the Triggers and the KafkaSource will deliver now.
+func (r *runtime) kafkaPending(dir string) []string {
+	lines := []string{"Kafka data reloaded from " + dir + "; records not yet delivered, per topic and consumer group:"}
+	groups := r.consumerGroups()
+	for _, topic := range slices.Sorted(maps.Keys(groups)) {
+		for _, group := range groups[topic] {
+			lines = append(lines, fmt.Sprintf("  %-30s %-40s %d", topic, group, r.kafka.pending(topic, group)))
+		}
+	}
+	return lines
 }
 
 func isGRPC(s *servingv1.Service) bool {
@@ -484,7 +590,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		}
 		tr := &trigger{name: t.Name, filter: filter, subscriber: subscriber, policy: p, broker: b, sender: send}
 		r.triggers = append(r.triggers, tr)
-		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, "knative-trigger-"+t.Namespace+"-"+t.Name, []string{b.topic}, 256, r.log, tr.handle))
+		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, r.log, tr.handle))
 	}
 	for _, ks := range r.set.KafkaSources {
 		sink, err := r.resolve(&ks.Spec.Sink)
@@ -625,13 +731,6 @@ func (r *runtime) writeEndpoints() error {
 	if kv, ok := r.stores["valkey"]; ok {
 		e.Valkey = kv.URL()
 	}
-	data, err := json.MarshalIndent(e, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(r.opts.StateDir, EndpointsFile), append(data, '\n'), 0o600); err != nil {
-		return err
-	}
 	names := make([]string, 0, len(e.Services))
 	for n := range e.Services {
 		names = append(names, n)
@@ -644,6 +743,24 @@ func (r *runtime) writeEndpoints() error {
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
 		redact(e.Redis), redact(e.Valkey), redact(e.RabbitMQ), e.Kafka, e.Status)
 	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
+	if len(r.recovered) > 0 {
+		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")
+		for _, line := range r.recovered {
+			fmt.Printf("  %s\n", line)
+		}
+	}
+	// Written last: a client that finds the file finds everything running.
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.opts.StateDir, EndpointsFile)
+	if err := os.WriteFile(path+".tmp", append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil { // whole or not at all
+		return err
+	}
 	fmt.Printf("endpoints written to %s; Ctrl-C stops everything\n", filepath.Join(r.opts.StateDir, EndpointsFile))
 	return nil
 }
@@ -679,10 +796,8 @@ func (r *runtime) stop() {
 	if r.kafka != nil {
 		r.kafka.close()
 	}
+	// The queues stay, with what they hold, as a cluster's outlive its pods.
 	if r.rabbit != nil {
-		if r.opts.RabbitPrefix != "" {
-			deleteTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set)
-		}
 		r.rabbit.close(r.log)
 	}
 	fmt.Printf("clima dev stopped: %d processes it had started are stopped, nothing is left running\n", stopped)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/clima-dev/clima/internal/manifest"
 )
 
 // rabbitLockFile serialises, across the test binaries that go test runs at
@@ -97,4 +99,35 @@ func RabbitChannel(t testing.TB, url string) *amqp.Channel {
 		t.Fatalf("opening a RabbitMQ channel: %v", err)
 	}
 	return ch
+}
+
+// DeleteQueues deletes the queues and exchanges of the manifests in root
+// that a runtime declared under prefix: they outlive the runtime, as a
+// cluster's outlive its pods.
+func DeleteQueues(t testing.TB, url, root, prefix string) {
+	t.Helper()
+	set, err := manifest.Load(root, manifest.Dirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its own connection: this runs in cleanups, after RabbitChannel's.
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatalf("dialing RabbitMQ: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range set.Queues {
+		if _, err := ch.QueueDelete(prefix+q.Spec.Name, false, false, false); err != nil {
+			t.Errorf("deleting queue %s: %v", prefix+q.Spec.Name, err)
+		}
+	}
+	for _, e := range set.Exchanges {
+		if err := ch.ExchangeDelete(prefix+e.Spec.Name, false, false); err != nil {
+			t.Errorf("deleting exchange %s: %v", prefix+e.Spec.Name, err)
+		}
+	}
 }
