@@ -63,9 +63,9 @@ func validatedEvent(t *testing.T, reports []events.Report) testenv.Event {
 	return testenv.Event{ID: reports[0].ID, Source: events.SourceIngest, Type: events.TypeValidated, ContentType: "application/json", Data: data}
 }
 
-func TestPublishesOneMessagePerReportToEachBroker(t *testing.T) {
+func TestPublishesOneMessagePerCountryToEachBroker(t *testing.T) {
 	p := startPipeline(t)
-	reports := testenv.Reports("fan-out", 25)
+	reports := testenv.Reports("fan-out", 25) // over 8 countries
 	resp := testenv.PostEvent(t, p.url, validatedEvent(t, reports))
 	if resp.Status != http.StatusOK || len(resp.Body) != 0 {
 		t.Fatalf("%d %q, want 200 with an empty body", resp.Status, resp.Body)
@@ -75,11 +75,12 @@ func TestPublishesOneMessagePerReportToEachBroker(t *testing.T) {
 		"rabbitmq": p.checkQueue(t, len(reports)),
 	} {
 		ids := map[string]bool{}
-		for _, m := range got {
-			ids[m.Report.ID] = true
+		for _, r := range testenv.ReportsOf(got) {
+			ids[r.ID] = true
 		}
-		if len(got) != len(reports) || len(ids) != len(reports) {
-			t.Errorf("%s holds %d messages for %d reports, want one per report (%d)", name, len(got), len(ids), len(reports))
+		if len(got) != len(testenv.Countries) || len(testenv.ReportsOf(got)) != len(reports) || len(ids) != len(reports) {
+			t.Errorf("%s holds %d messages with %d reports (%d distinct), want one per country (%d) with the %d reports once",
+				name, len(got), len(testenv.ReportsOf(got)), len(ids), len(testenv.Countries), len(reports))
 		}
 	}
 }
@@ -109,11 +110,11 @@ func TestConcurrentEventsEachLandOnce(t *testing.T) {
 		"rabbitmq": p.checkQueue(t, events*perEvent),
 	} {
 		ids := map[string]bool{}
-		for _, m := range got {
-			ids[m.Report.ID] = true
+		for _, r := range testenv.ReportsOf(got) {
+			ids[r.ID] = true
 		}
-		if len(got) != events*perEvent || len(ids) != events*perEvent {
-			t.Errorf("%s holds %d messages for %d reports, want exactly %d", name, len(got), len(ids), events*perEvent)
+		if n := len(testenv.ReportsOf(got)); n != events*perEvent || len(ids) != events*perEvent {
+			t.Errorf("%s holds %d reports (%d distinct) in %d messages, want exactly %d", name, n, len(ids), len(got), events*perEvent)
 		}
 	}
 }

@@ -18,13 +18,27 @@ import (
 	"github.com/clima-dev/clima/internal/writer"
 )
 
-// Message is one broker message as a consumer sees it.
+// Message is one broker message as a consumer sees it: a country group.
 type Message struct {
 	Key         string // Kafka record key
 	MessageID   string // AMQP message-id
 	ContentType string
 	Persistent  bool
-	Report      events.Report
+	// ReportCount is the AMQP header writer.ReportCountHeader (-1 when absent).
+	ReportCount int
+	// Partition is the Kafka partition the record is in.
+	Partition int
+	Size      int // of the body, in bytes
+	Reports   []events.Report
+}
+
+// ReportsOf lists the reports of messages, in message order.
+func ReportsOf(messages []Message) []events.Report {
+	var all []events.Report
+	for _, m := range messages {
+		all = append(all, m.Reports...)
+	}
+	return all
 }
 
 // KafkaMessages reads every record of the topic's partitions.
@@ -63,14 +77,14 @@ func partitionMessages(t testing.TB, broker, topic string, partition int) []Mess
 				break
 			}
 			offset = m.Offset + 1
-			msg := Message{Key: string(m.Key), Persistent: true}
+			msg := Message{Key: string(m.Key), Persistent: true, ReportCount: -1, Partition: partition, Size: len(m.Value)}
 			for _, h := range m.Headers {
 				if h.Key == "content-type" {
 					msg.ContentType = string(h.Value)
 				}
 			}
-			if err := json.Unmarshal(m.Value, &msg.Report); err != nil {
-				t.Fatalf("record %d/%d is not a report: %v", partition, m.Offset, err)
+			if err := json.Unmarshal(m.Value, &msg.Reports); err != nil {
+				t.Fatalf("record %d/%d is not an array of reports: %v", partition, m.Offset, err)
 			}
 			out = append(out, msg)
 		}
@@ -91,40 +105,51 @@ func DeclareQueue(t testing.TB, ch *amqp.Channel) string {
 	return queue
 }
 
-// QueueMessages waits until queue holds at least want messages, then
-// consumes every message it holds.
-func QueueMessages(t testing.TB, ch *amqp.Channel, queue string, want int) []Message {
+// QueueMessages consumes the queue's messages until they hold at least
+// wantReports reports, then every message left in it.
+func QueueMessages(t testing.TB, ch *amqp.Channel, queue string, wantReports int) []Message {
 	t.Helper()
-	var depth int
-	Eventually(t, 10*time.Second, func() error {
-		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-		if err != nil {
-			return err
-		}
-		if depth = q.Messages; depth < want {
-			return fmt.Errorf("%d messages", depth)
-		}
-		return nil
-	}, "queue %s to hold %d messages", queue, want)
-
-	deliveries, err := ch.Consume(queue, "", true, false, false, false, nil)
+	tag := "testenv-" + queue
+	deliveries, err := ch.Consume(queue, tag, true, false, false, false, nil)
 	if err != nil {
 		t.Fatalf("consuming %s: %v", queue, err)
 	}
-	out := make([]Message, 0, depth)
-	for len(out) < depth {
+	var out []Message
+	decode := func(d amqp.Delivery) {
+		msg := Message{MessageID: d.MessageId, ContentType: d.ContentType, Persistent: d.DeliveryMode == amqp.Persistent, ReportCount: -1, Size: len(d.Body)}
+		if n, ok := d.Headers[writer.ReportCountHeader].(int32); ok {
+			msg.ReportCount = int(n)
+		}
+		if err := json.Unmarshal(d.Body, &msg.Reports); err != nil {
+			t.Fatalf("message %s is not an array of reports: %v", d.MessageId, err)
+		}
+		out = append(out, msg)
+	}
+	deadline := time.After(20 * time.Second)
+	for len(ReportsOf(out)) < wantReports {
 		select {
 		case d := <-deliveries:
-			msg := Message{MessageID: d.MessageId, ContentType: d.ContentType, Persistent: d.DeliveryMode == amqp.Persistent}
-			if err := json.Unmarshal(d.Body, &msg.Report); err != nil {
-				t.Fatalf("message %s is not a report: %v", d.MessageId, err)
-			}
-			out = append(out, msg)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("read %d of %d messages", len(out), depth)
+			decode(d)
+		case <-deadline:
+			t.Fatalf("queue %s: %d messages holding %d reports after 20s, want %d reports", queue, len(out), len(ReportsOf(out)), wantReports)
 		}
 	}
-	return out
+	if err := ch.Cancel(tag, false); err != nil {
+		t.Fatal(err)
+	}
+	for d := range deliveries { // those already on their way
+		decode(d)
+	}
+	for {
+		d, ok, err := ch.Get(queue, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		decode(d)
+	}
 }
 
 // ServeWriter serves w as the gRPC Writer service on a free port until the

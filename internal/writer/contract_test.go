@@ -2,7 +2,12 @@ package writer_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,40 +50,94 @@ var brokers = []struct {
 func TestWriterContract(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
-			t.Run("publishes exactly one message per report", func(t *testing.T) {
+			t.Run("publishes every report exactly once, one message per country group", func(t *testing.T) {
 				f := b.start(t, bulkTimeout)
 				reports := testenv.Reports("contract-"+b.name, 10_000)
-				publishConcurrently(t, f.client, reports, 20)
+				publishConcurrently(t, f.client, reports, 20) // 20 calls of 500 over 8 countries
 
 				got := f.messages(t, len(reports))
-				if len(got) != len(reports) {
-					t.Fatalf("broker holds %d messages, want %d", len(got), len(reports))
-				}
 				want := map[string]events.Report{}
 				for _, r := range reports {
 					want[r.ID] = r
 				}
 				for _, m := range got {
-					r, ok := want[m.Report.ID]
-					if !ok {
-						t.Fatalf("message for unknown or repeated report %q", m.Report.ID)
-					}
-					delete(want, m.Report.ID)
-					if m.ContentType != writer.ContentType {
-						t.Errorf("report %s: content type %q, want %q", r.ID, m.ContentType, writer.ContentType)
-					}
-					if b.name == "kafka" && m.Key != r.Country {
-						t.Errorf("report %s: key %q, want its country %q", r.ID, m.Key, r.Country)
-					}
-					if b.name == "rabbitmq" && (m.MessageID != r.ID || !m.Persistent) {
-						t.Errorf("report %s: message-id %q, persistent %v, want the report id and persistent", r.ID, m.MessageID, m.Persistent)
-					}
-					if !m.Report.AcceptedAt.Equal(r.AcceptedAt) || m.Report.Description != r.Description || m.Report.Weather != r.Weather {
-						t.Errorf("report %s arrived as %+v, want %+v", r.ID, m.Report, r)
+					checkMessage(t, b.name, m)
+					for _, r := range m.Reports {
+						w, ok := want[r.ID]
+						if !ok {
+							t.Fatalf("message for unknown or repeated report %q", r.ID)
+						}
+						delete(want, r.ID)
+						if !r.AcceptedAt.Equal(w.AcceptedAt) || r.Description != w.Description || r.Weather != w.Weather || r.Country != w.Country {
+							t.Errorf("report %s arrived as %+v, want %+v", r.ID, r, w)
+						}
 					}
 				}
 				if len(want) > 0 {
 					t.Errorf("%d reports have no message", len(want))
+				}
+				if len(got) != 20*len(testenv.Countries) {
+					t.Errorf("%d messages, want one per country per call (%d)", len(got), 20*len(testenv.Countries))
+				}
+			})
+
+			t.Run("keeps each country's order and splits groups at the bounds", func(t *testing.T) {
+				f := b.start(t, bulkTimeout)
+				// GT: 2,500 short reports (split by count); MX: 700 of about
+				// 1.8 kB, the longest description JSON makes (split by bytes);
+				// SV: one.
+				var reports []events.Report
+				for i, r := range testenv.Reports("order-"+b.name, 3201) {
+					switch {
+					case i < 2500:
+						r.Country = "GT"
+					case i < 3200:
+						r.Country, r.Description = "MX", strings.Repeat("<", events.MaxDescriptionChars) // "\u003c" in JSON
+					default:
+						r.Country = "SV"
+					}
+					reports = append(reports, r)
+				}
+				rand.New(rand.NewPCG(1, 2)).Shuffle(len(reports), func(i, j int) { // countries interleaved, ids not in order
+					if reports[i].Country != reports[j].Country {
+						reports[i], reports[j] = reports[j], reports[i]
+					}
+				})
+				publish(t, f.client, reports)
+				got := f.messages(t, len(reports))
+				perCountry := map[string][]string{}
+				messages := map[string]int{}
+				for _, m := range got {
+					checkMessage(t, b.name, m)
+					if len(m.Reports) > writer.MaxGroupReports || m.Size > writer.MaxGroupBytes {
+						t.Errorf("a message of %d reports, %d bytes: over the bounds (%d, %d)", len(m.Reports), m.Size, writer.MaxGroupReports, writer.MaxGroupBytes)
+					}
+					messages[m.Reports[0].Country]++
+					for _, r := range m.Reports {
+						perCountry[r.Country] = append(perCountry[r.Country], r.ID)
+					}
+				}
+				for _, country := range []string{"GT", "MX", "SV"} {
+					var want []string
+					for _, r := range reports {
+						if r.Country == country {
+							want = append(want, r.ID)
+						}
+					}
+					if !slices.Equal(perCountry[country], want) {
+						t.Errorf("%s: %d reports arrived, want %d in the order sent", country, len(perCountry[country]), len(want))
+					}
+				}
+				// 2,500 / 1,000 → 3; 700 × ~1.8 kB / 900 kB → 2; 1.
+				if messages["GT"] != 3 || messages["MX"] != 2 || messages["SV"] != 1 {
+					t.Errorf("messages per country %v, want GT 3, MX 2, SV 1", messages)
+				}
+				if b.name == "rabbitmq" {
+					publish(t, f.client, reports) // the same reports again: the same message ids
+					again := f.messages(t, len(reports))
+					if ids, idsAgain := messageIDs(got), messageIDs(again); !slices.Equal(ids, idsAgain) {
+						t.Errorf("a republish has message ids %v, want the first's %v", idsAgain, ids)
+					}
 				}
 			})
 
@@ -116,6 +175,41 @@ func TestWriterContract(t *testing.T) {
 			})
 		})
 	}
+}
+
+// checkMessage checks what every message of a writer carries: one country,
+// its key (Kafka) or its id and count (RabbitMQ), JSON.
+func checkMessage(t *testing.T, broker string, m testenv.Message) {
+	t.Helper()
+	if len(m.Reports) == 0 {
+		t.Fatal("an empty message")
+	}
+	country := m.Reports[0].Country
+	ids := make([]string, len(m.Reports))
+	for i, r := range m.Reports {
+		if r.Country != country {
+			t.Fatalf("a message mixes %s and %s", country, r.Country)
+		}
+		ids[i] = r.ID
+	}
+	if m.ContentType != writer.ContentType || !m.Persistent {
+		t.Errorf("content type %q, persistent %v; want %q, persistent", m.ContentType, m.Persistent, writer.ContentType)
+	}
+	if broker == "kafka" && m.Key != country {
+		t.Errorf("key %q, want the country %q", m.Key, country)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	if want := "g-" + hex.EncodeToString(sum[:16]); broker == "rabbitmq" && (m.MessageID != want || m.ReportCount != len(m.Reports)) {
+		t.Errorf("message-id %q with count %d, want %q (from the report ids) and %d", m.MessageID, m.ReportCount, want, len(m.Reports))
+	}
+}
+
+func messageIDs(messages []testenv.Message) []string {
+	ids := make([]string, len(messages))
+	for i, m := range messages {
+		ids[i] = m.MessageID
+	}
+	return ids
 }
 
 func assertUnavailable(t *testing.T, err error) {

@@ -17,8 +17,8 @@ type KafkaConfig struct {
 	Topic   string
 }
 
-// Kafka publishes each report as one record keyed by its country, so that
-// one country's reports keep their order within one partition.
+// Kafka publishes each country group as one record keyed by the country, so
+// that one country's reports keep their order within one partition.
 type Kafka struct {
 	cfg    KafkaConfig
 	w      *kafka.Writer
@@ -56,18 +56,19 @@ func NewKafka(cfg KafkaConfig) *Kafka {
 	}
 }
 
-// Publish writes one record per report and returns after every partition
-// leader and its in-sync replicas have them (acks=all).
+// Publish writes one record per country group, keyed by the country, and
+// returns after every partition leader and its in-sync replicas have them
+// (acks=all).
 func (k *Kafka) Publish(ctx context.Context, reports []events.Report) error {
-	msgs := make([]kafka.Message, len(reports))
-	for i, r := range reports {
-		body, err := encode(r)
-		if err != nil {
-			return err
-		}
+	groups, err := countryGroups(reports)
+	if err != nil {
+		return err
+	}
+	msgs := make([]kafka.Message, len(groups))
+	for i, g := range groups {
 		msgs[i] = kafka.Message{
-			Key:     []byte(r.Country),
-			Value:   body,
+			Key:     []byte(g.country),
+			Value:   g.body,
 			Headers: []kafka.Header{{Key: "content-type", Value: []byte(ContentType)}},
 		}
 	}

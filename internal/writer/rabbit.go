@@ -26,9 +26,9 @@ type RabbitConfig struct {
 	Channels int
 }
 
-// Rabbit publishes each report as one persistent message whose message-id is
-// the report id, on a pool of channels in confirm mode over one connection
-// that is redialled whenever it is lost.
+// Rabbit publishes each country group as one persistent message whose
+// message-id is derived from its reports' ids, on a pool of channels in
+// confirm mode over one connection that is redialled whenever it is lost.
 type Rabbit struct {
 	cfg   RabbitConfig
 	slots chan struct{}        // one per channel that may be in use
@@ -61,9 +61,13 @@ type confirmChannel struct {
 	returns chan amqp.Return
 }
 
-// Publish sends every report and returns after the broker confirmed each
-// one as routed to a queue and, being persistent, written to disk.
+// Publish sends every country group and returns after the broker confirmed
+// each one as routed to a queue and, being persistent, written to disk.
 func (r *Rabbit) Publish(ctx context.Context, reports []events.Report) error {
+	groups, err := countryGroups(reports)
+	if err != nil {
+		return err
+	}
 	select {
 	case r.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -75,7 +79,7 @@ func (r *Rabbit) Publish(ctx context.Context, reports []events.Report) error {
 	if err != nil {
 		return unavailable("opening a RabbitMQ channel", err)
 	}
-	if err := r.publish(ctx, cc, reports); err != nil {
+	if err := r.publish(ctx, cc, groups); err != nil {
 		discard(cc)
 		return unavailable("publishing to RabbitMQ queue "+r.cfg.Queue, err)
 	}
@@ -83,20 +87,18 @@ func (r *Rabbit) Publish(ctx context.Context, reports []events.Report) error {
 	return nil
 }
 
-func (r *Rabbit) publish(ctx context.Context, cc *confirmChannel, reports []events.Report) error {
+func (r *Rabbit) publish(ctx context.Context, cc *confirmChannel, groups []group) error {
 	sent := make(chan error, 1)
 	go func() {
-		for _, rep := range reports {
-			body, err := encode(rep)
-			if err == nil {
-				err = cc.ch.PublishWithContext(ctx, r.cfg.Exchange, r.cfg.RoutingKey, true, false, amqp.Publishing{
-					ContentType:  ContentType,
-					DeliveryMode: amqp.Persistent,
-					MessageId:    rep.ID,
-					Timestamp:    rep.AcceptedAt,
-					Body:         body,
-				})
-			}
+		for _, g := range groups {
+			err := cc.ch.PublishWithContext(ctx, r.cfg.Exchange, r.cfg.RoutingKey, true, false, amqp.Publishing{
+				ContentType:  ContentType,
+				DeliveryMode: amqp.Persistent,
+				MessageId:    g.id,
+				Timestamp:    g.first.AcceptedAt,
+				Headers:      amqp.Table{ReportCountHeader: int32(g.count)},
+				Body:         g.body,
+			})
 			if err != nil {
 				sent <- err
 				return
@@ -106,7 +108,7 @@ func (r *Rabbit) publish(ctx context.Context, cc *confirmChannel, reports []even
 	}()
 
 	var unroutable []string
-	for confirmed := 0; confirmed < len(reports); {
+	for confirmed := 0; confirmed < len(groups); {
 		select {
 		case err := <-sent:
 			if err != nil {

@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/testenv"
+)
+
+// TestSaveGroups: groups of reports — larger than one script call, with
+// repeats inside a group and groups that overlap — leave every report
+// stored once and every counter exact, on Redis and on Valkey.
+func TestSaveGroups(t *testing.T) {
+	for _, srv := range servers() {
+		t.Run(srv.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := srv.start(t)
+			s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "kafka",
+				Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+
+			reports := testenv.Reports("group", 2500) // three script calls
+			accepted := time.Now().Add(-30 * time.Millisecond)
+			for i := range reports {
+				reports[i].AcceptedAt = accepted
+			}
+			first := append(append([]events.Report{}, reports[:1500]...), reports[:10]...) // repeats inside
+			if n, err := s.SaveAll(ctx, first, time.Now()); err != nil || n != 1500 {
+				t.Fatalf("first group: stored %d, %v; want 1500", n, err)
+			}
+			if n, err := s.SaveAll(ctx, reports[1000:], time.Now()); err != nil || n != 1000 { // overlaps 500
+				t.Fatalf("overlapping group: stored %d, %v; want 1000", n, err)
+			}
+			if n, err := s.SaveAll(ctx, reports, time.Now()); err != nil || n != 0 {
+				t.Fatalf("repeated group: stored %d, %v; want 0", n, err)
+			}
+
+			st, err := store.ReadStats(ctx, s.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCountries, wantWeathers := map[string]int64{}, map[string]int64{}
+			for _, r := range reports {
+				wantCountries[r.Country]++
+				wantWeathers[string(r.Weather)]++
+			}
+			if st.Total != 2500 || fmt.Sprint(st.Countries) != fmt.Sprint(wantCountries) || fmt.Sprint(st.Weathers) != fmt.Sprint(wantWeathers) {
+				t.Fatalf("stats %d %v %v, want 2500 %v %v", st.Total, st.Countries, st.Weathers, wantCountries, wantWeathers)
+			}
+			var buckets int64
+			for _, n := range st.Latency.Buckets {
+				buckets += n
+			}
+			if st.Latency.Count != 2500 || buckets != 2500 || st.Latency.MaxMs < 30 || st.Latency.SumMs < 2500*30 {
+				t.Errorf("latency %+v, want 2500 reports of at least 30 ms in the buckets", st.Latency)
+			}
+			for _, r := range []events.Report{reports[0], reports[1499], reports[2499]} {
+				h, err := s.Client().HGetAll(ctx, store.ReportKey(r.Country, r.ID)).Result()
+				if err != nil || h["id"] != r.ID || h["description"] != r.Description || h["weather"] != string(r.Weather) || h["path"] != "kafka" {
+					t.Errorf("report %s stored as %v (%v)", r.ID, h, err)
+				}
+			}
+			recent, err := s.Client().XRevRangeN(ctx, store.KeyRecent, "+", "-", 1).Result()
+			if err != nil || len(recent) != 1 || recent[0].Values["id"] != reports[2499].ID {
+				t.Errorf("newest in %s is %v (%v), want %s", store.KeyRecent, recent, err, reports[2499].ID)
+			}
+			if n, _ := s.Client().XLen(ctx, store.KeyRecent).Result(); n < 100 || n > 2500 {
+				t.Errorf("%s holds %d, want about its cap of 100", store.KeyRecent, n)
+			}
+		})
+	}
+}
