@@ -15,6 +15,9 @@ import (
 const (
 	// MaxReports is how many reports one event or request may carry.
 	MaxReports = 10_000
+	// MaxGroupReports is how many reports one broker message carries at
+	// most, and so one store script call and one consumer's store write.
+	MaxGroupReports = 1000
 	// MaxDescriptionChars is the longest description, in characters (a tweet).
 	MaxDescriptionChars = 280
 	// MaxCountryChars is the longest country, in characters.

@@ -36,7 +36,7 @@ func NewHandler(s Saver, timeout time.Duration) *Handler {
 		_, err := s.SaveAll(ctx, reports, time.Now())
 		return err
 	}
-	return &Handler{saves: coalesce.New(save, coalesce.Options{MaxItems: 1000, MaxInFlight: 2, Timeout: timeout})}
+	return &Handler{saves: coalesce.New(save, coalesce.Options{MaxItems: events.MaxGroupReports, MaxInFlight: 2, Timeout: timeout})}
 }
 
 // Handle accepts the raw events of the sources (dev.knative.kafka.event,

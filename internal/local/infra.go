@@ -194,6 +194,22 @@ func (k *kafkaInfra) pending(topic, group string) int64 {
 	return n
 }
 
+// dropped is how many records of topic retention removed before group
+// committed them: records lost to the group.
+func (k *kafkaInfra) dropped(topic, group string) int64 {
+	g := k.cluster.GroupInfo(group)
+	if g == nil {
+		return 0
+	}
+	var n int64
+	for _, p := range k.cluster.PartitionInfos(topic) {
+		if c, ok := g.Commits[topic][p.Partition]; ok && p.LogStartOffset > c.Offset {
+			n += p.LogStartOffset - c.Offset
+		}
+	}
+	return n
+}
+
 func (k *kafkaInfra) close() {
 	if k.cluster != nil {
 		k.cluster.Close() // with a data folder: saves its state and syncs
@@ -359,7 +375,7 @@ func lockState(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		owner, _ := os.ReadFile(f.Name())
 		f.Close()
-		return nil, fmt.Errorf("another clima dev (pid %s) runs with the state folder %s: stop it, or pass -state", strings.TrimSpace(string(owner)), dir)
+		return nil, fmt.Errorf("another clima dev (pid %s) runs with the state folder %s: stop it, or pass -state and -rabbitmq-prefix (they would share the RabbitMQ queues otherwise)", strings.TrimSpace(string(owner)), dir)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

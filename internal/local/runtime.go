@@ -289,6 +289,9 @@ func (r *runtime) start(ctx context.Context) error {
 	if err := r.startDispatchers(ctx); err != nil {
 		return err
 	}
+	if r.kafka.cluster != nil {
+		r.dispatchWG.Go(func() { r.watchRetention(ctx) })
+	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
 		svc.scale(svc.scaler.initialScale())
@@ -370,6 +373,30 @@ func (r *runtime) consumerGroups() map[string][]string {
 		}
 	}
 	return groups
+}
+
+// watchRetention warns when the embedded Kafka's retention removes records
+// that a consumer group had not committed: they will never be delivered.
+func (r *runtime) watchRetention(ctx context.Context) {
+	warned := map[string]int64{}
+	ticker := time.NewTicker(kafkaRetentionCheck)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for topic, groups := range r.consumerGroups() {
+			for _, group := range groups {
+				if n := r.kafka.dropped(topic, group); n > warned[topic+"/"+group] {
+					r.log.Warn("Kafka retention removed records a consumer group had not delivered", "topic", topic,
+						"group", group, "records", n, "bound_bytes_per_partition", kafkaRetentionBytes)
+					warned[topic+"/"+group] = n
+				}
+			}
+		}
+	}
 }
 
 // triggerGroup is a Trigger's consumer group, named as the Kafka broker
@@ -796,6 +823,7 @@ func (r *runtime) stop() {
 	if r.kafka != nil {
 		r.kafka.close()
 	}
+	_ = os.Remove(filepath.Join(r.opts.StateDir, EndpointsFile))
 	// The queues stay, with what they hold, as a cluster's outlive its pods.
 	if r.rabbit != nil {
 		r.rabbit.close(r.log)

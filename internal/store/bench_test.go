@@ -40,8 +40,9 @@ func openStore(b *testing.B, start func(testing.TB) *testenv.Redis) *store.Store
 	return s
 }
 
-// BenchmarkSaveAll is the store script: one call per report, batch of them
-// in one round trip, against a real server with appendfsync always.
+// BenchmarkSaveAll is the store script: a batch of reports (one script call
+// per 1,000) in one round trip, against a real server with appendfsync
+// always.
 func BenchmarkSaveAll(b *testing.B) {
 	for _, srv := range servers() {
 		s := openStore(b, srv.start)

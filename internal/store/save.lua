@@ -1,8 +1,9 @@
 #!lua
--- Stores a group of reports, each exactly once. The script runs atomically,
--- so each report's effects (and the group's) are all or nothing; a report
--- whose id was stored before changes nothing. The shebang makes Redis and
--- Valkey refuse the whole script up front when out of memory.
+-- Stores a group of reports, each exactly once; a report whose id was stored
+-- before changes nothing. Nothing else runs while a script runs, but a
+-- command that fails does not undo the writes before it: so everything that
+-- could fail is checked before the first write, and the shebang makes Redis
+-- and Valkey refuse the whole script up front when out of memory.
 --
 -- KEYS and ARGV, mirrored by saveCall in store.go:
 --   KEYS[1..5]  total, country counts, weather counts, recent stream, latency
@@ -23,10 +24,16 @@ end
 if not (retention and dedupe and recentMax) then
   return redis.error_reply('clima: bad numeric argument')
 end
--- Checked before any write, so that a bad argument changes nothing.
 for i = 0, n - 1 do
   if not tonumber(ARGV[SHARED_ARGS + ARGS_PER_REPORT * i + 6]) then
     return redis.error_reply('clima: bad numeric argument')
+  end
+end
+local shared = {{TOTAL, 'string'}, {COUNTRIES, 'hash'}, {WEATHERS, 'hash'}, {RECENT, 'stream'}, {LATENCY, 'hash'}}
+for _, key in ipairs(shared) do
+  local found = redis.call('TYPE', key[1])['ok']
+  if found ~= 'none' and found ~= key[2] then
+    return redis.error_reply('clima: ' .. key[1] .. ' is a ' .. found .. ', want a ' .. key[2])
   end
 end
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,12 +68,49 @@ func TestSaveGroups(t *testing.T) {
 					t.Errorf("report %s stored as %v (%v)", r.ID, h, err)
 				}
 			}
-			recent, err := s.Client().XRevRangeN(ctx, store.KeyRecent, "+", "-", 1).Result()
-			if err != nil || len(recent) != 1 || recent[0].Values["id"] != reports[2499].ID {
-				t.Errorf("newest in %s is %v (%v), want %s", store.KeyRecent, recent, err, reports[2499].ID)
+			newest, err := s.Client().XRevRangeN(ctx, store.KeyRecent, "+", "-", 100).Result()
+			if err != nil || len(newest) != 100 {
+				t.Fatalf("%s: %d entries (%v), want at least its cap of 100", store.KeyRecent, len(newest), err)
 			}
-			if n, _ := s.Client().XLen(ctx, store.KeyRecent).Result(); n < 100 || n > 2500 {
-				t.Errorf("%s holds %d, want about its cap of 100", store.KeyRecent, n)
+			for i, entry := range newest {
+				if want := reports[2499-i].ID; entry.Values["id"] != want {
+					t.Fatalf("%s entry %d from the newest is %v, want %s", store.KeyRecent, i, entry.Values["id"], want)
+				}
+			}
+		})
+	}
+}
+
+// TestSaveWritesNothingWhenAKeyIsWrong: a shared key of the wrong type fails
+// the script before its first write, so no report is half-stored (a retry
+// would otherwise skip reports whose counters were never added).
+func TestSaveWritesNothingWhenAKeyIsWrong(t *testing.T) {
+	for _, srv := range servers() {
+		t.Run(srv.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := srv.start(t)
+			s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "kafka",
+				Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			if err := s.Client().Set(ctx, store.KeyRecent, "not a stream", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			reports := testenv.Reports("wrong-key", 10)
+			n, err := s.SaveAll(ctx, reports, time.Now())
+			if n != 0 || err == nil || !strings.Contains(err.Error(), "clima: clima:recent is a string, want a stream") {
+				t.Fatalf("stored %d, %v; want 0 and the script's refusal", n, err)
+			}
+			if keys, _ := s.Client().Keys(ctx, "*").Result(); len(keys) != 1 {
+				t.Fatalf("the refused script wrote %v", keys)
+			}
+			if err := s.Client().Del(ctx, store.KeyRecent).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.SaveAll(ctx, reports, time.Now()); n != 10 || err != nil {
+				t.Fatalf("after the fix: stored %d, %v; want all 10", n, err)
 			}
 		})
 	}

@@ -38,13 +38,12 @@ type Writer interface {
 // ContentType is the content type of every message a writer publishes.
 const ContentType = "application/json"
 
-// Bounds of one message. Kafka's default message.max.bytes is 1,048,588
-// (and the Kafka writer's BatchBytes 1,000,000): MaxGroupBytes of reports
-// leaves room for the record's key, headers and batch framing. A group of
-// MaxGroupReports is one call of the store's script (and of a consumer's
-// coalesced store write), so a delivered group is stored in one go.
+// Bounds of one message: events.MaxGroupReports, and MaxGroupBytes of JSON.
+// Kafka's default message.max.bytes is 1,048,588 (and the Kafka writer's
+// BatchBytes 1,000,000): MaxGroupBytes leaves room for the record's key,
+// headers and batch framing.
 const (
-	MaxGroupReports = 1000
+	MaxGroupReports = events.MaxGroupReports
 	MaxGroupBytes   = 900_000
 )
 
