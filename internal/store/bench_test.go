@@ -28,15 +28,16 @@ func servers() []struct {
 	}{{"redis", testenv.StartRedis}, {valkey, testenv.StartValkey}}
 }
 
-func openStore(b *testing.B, start func(testing.TB) *testenv.Redis) *store.Store {
-	b.Helper()
-	r := start(b)
-	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "bench",
-		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
+// openStore is a store on a server of its own, for the path named.
+func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, path string, recentMax int) *store.Store {
+	tb.Helper()
+	r := start(tb)
+	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: path,
+		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: recentMax})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { _ = s.Close() })
+	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -45,7 +46,7 @@ func openStore(b *testing.B, start func(testing.TB) *testenv.Redis) *store.Store
 // always.
 func BenchmarkSaveAll(b *testing.B) {
 	for _, srv := range servers() {
-		s := openStore(b, srv.start)
+		s := openStore(b, srv.start, "bench", 1000)
 		for _, batch := range []int{1, 10, 100, 1000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", srv.name, batch), func(b *testing.B) {
 				b.ReportAllocs()
@@ -68,7 +69,7 @@ func BenchmarkSaveAll(b *testing.B) {
 // one report per call each, as 64 consumer requests without coalescing.
 func BenchmarkSaveConcurrent(b *testing.B) {
 	for _, srv := range servers() {
-		s := openStore(b, srv.start)
+		s := openStore(b, srv.start, "bench", 1000)
 		b.Run(srv.name, func(b *testing.B) {
 			var n atomic.Int64
 			b.SetParallelism(32) // × GOMAXPROCS (2) goroutines

@@ -12,20 +12,6 @@ import (
 	"github.com/clima-dev/clima/internal/testenv"
 )
 
-// openTestStore is a store of the kafka path on a server of its own, its
-// stream capped at 100.
-func openTestStore(t *testing.T, start func(testing.TB) *testenv.Redis) *store.Store {
-	t.Helper()
-	r := start(t)
-	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "kafka",
-		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // TestSaveGroups: groups of reports — larger than one script call, with
 // repeats inside a group and groups that overlap — leave every report
 // stored once and every counter exact, on Redis and on Valkey.
@@ -33,7 +19,7 @@ func TestSaveGroups(t *testing.T) {
 	for _, srv := range servers() {
 		t.Run(srv.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openTestStore(t, srv.start)
+			s := openStore(t, srv.start, "kafka", 100)
 
 			reports := testenv.Reports("group", 2500) // three script calls
 			accepted := time.Now().Add(-30 * time.Millisecond)
@@ -96,7 +82,7 @@ func TestSaveWritesNothingWhenAKeyIsWrong(t *testing.T) {
 	for _, srv := range servers() {
 		t.Run(srv.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openTestStore(t, srv.start)
+			s := openStore(t, srv.start, "kafka", 100)
 			if err := s.Client().Set(ctx, store.KeyRecent, "not a stream", 0).Err(); err != nil {
 				t.Fatal(err)
 			}
