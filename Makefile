@@ -83,6 +83,7 @@ cluster-deps: ## install Knative (Kourier), Kafka broker and source, Strimzi, ce
 	$(KUBECTL) apply -f $(GH)/knative-extensions/eventing-kafka-broker/releases/download/knative-v$(KNATIVE_VERSION)/eventing-kafka-controller.yaml
 	$(KUBECTL) apply -f $(GH)/knative-extensions/eventing-kafka-broker/releases/download/knative-v$(KNATIVE_VERSION)/eventing-kafka-broker.yaml
 	$(KUBECTL) apply -f $(GH)/knative-extensions/eventing-kafka-broker/releases/download/knative-v$(KNATIVE_VERSION)/eventing-kafka-source.yaml
+	KUBECTL=$(KUBECTL) scripts/kafka-broker-limits.sh
 	$(KUBECTL) create namespace kafka --dry-run=client -o yaml | $(KUBECTL) apply -f -
 	curl -fsSL $(GH)/strimzi/strimzi-kafka-operator/releases/download/$(STRIMZI_VERSION)/strimzi-cluster-operator-$(STRIMZI_VERSION).yaml \
 	  | sed 's/namespace: .*/namespace: kafka/' | $(KUBECTL) apply -n kafka -f -

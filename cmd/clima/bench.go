@@ -22,6 +22,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	concurrency := fs.Int("c", 64, "requests in flight at most")
 	rate := fs.Float64("rate", 0, "reports per second to send at (0: as fast as the pipeline takes them)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the stores after the last send")
+	input := fs.Bool("input", false, "post plain JSON to ingest's legacy /input instead of CloudEvents to the Broker")
 	hop := fs.Bool("hop", true, "measure a bare net/http hop at the same concurrency too")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -31,7 +32,12 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	inputURL := ""
+	if *input {
+		inputURL = e.Services["ingest"] + "/input"
+	}
 	res, err := bench.Run(ctx, bench.Config{
+		Input:  inputURL,
 		Broker: e.Broker, Redis: e.Redis, Valkey: e.Valkey,
 		Reports: *reports, Batch: *batch, Concurrency: *concurrency, Rate: *rate,
 		Timeout: *timeout, Hop: *hop, Status: e.Status,
@@ -51,7 +57,7 @@ func printBench(out io.Writer, r bench.Result) {
 	if r.Rate > 0 {
 		pace = fmt.Sprintf("paced at %.0f reports/s", r.Rate)
 	}
-	fmt.Fprintf(out, "%d reports in events of %d, %d in flight, %s\n", r.Reports, r.Batch, r.Concurrency, pace)
+	fmt.Fprintf(out, "%d reports in requests of %d to the %s, %d in flight, %s\n", r.Reports, r.Batch, r.Target, r.Concurrency, pace)
 	fmt.Fprintf(out, "accepted %d in %.2f s", r.Accepted, r.SendSeconds)
 	if len(r.Refused) > 0 {
 		statuses := make([]string, 0, len(r.Refused))
@@ -72,6 +78,9 @@ func printBench(out io.Writer, r bench.Result) {
 	fmt.Fprintf(w, "latency p50 (ms, at most)\t%s\t%s\t\n", ms(r.Kafka.P50Ms), ms(r.RabbitMQ.P50Ms))
 	fmt.Fprintf(w, "latency p90 (ms, at most)\t%s\t%s\t\n", ms(r.Kafka.P90Ms), ms(r.RabbitMQ.P90Ms))
 	fmt.Fprintf(w, "latency p99 (ms, at most)\t%s\t%s\t\n", ms(r.Kafka.P99Ms), ms(r.RabbitMQ.P99Ms))
+	fmt.Fprintf(w, "traced from the client's send\t%d\t%d\t\n", r.Kafka.Traced, r.RabbitMQ.Traced)
+	fmt.Fprintf(w, "  send → stored p50 / p90 (ms)\t%d / %d\t%d / %d\t\n", r.Kafka.SendP50Ms, r.Kafka.SendP90Ms, r.RabbitMQ.SendP50Ms, r.RabbitMQ.SendP90Ms)
+	fmt.Fprintf(w, "  send → stored p99 / max (ms)\t%d / %d\t%d / %d\t\n", r.Kafka.SendP99Ms, r.Kafka.SendMaxMs, r.RabbitMQ.SendP99Ms, r.RabbitMQ.SendMaxMs)
 	_ = w.Flush()
 	fmt.Fprintf(out, "end to end: %.0f reports/s into both stores (%.2f s)\n", r.ReportsPerSecond, r.EndToEndSeconds)
 	if len(r.CPU) > 0 {

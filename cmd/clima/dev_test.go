@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/bench"
 	"github.com/clima-dev/clima/internal/local"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
@@ -441,18 +442,18 @@ func TestDev(t *testing.T) {
 		if err := benchCmd(context.Background(), []string{"-state", d.state, "-reports", "600", "-c", "16", "-json"}, &out); err != nil {
 			t.Fatalf("clima bench: %v\n%s", err, out.String())
 		}
-		var res struct {
-			Accepted         int                    `json:"accepted"`
-			ReportsPerSecond float64                `json:"reports_per_second"`
-			HopPerSecond     float64                `json:"bare_hop_per_second"`
-			Kafka            struct{ Stored int64 } `json:"kafka_path"`
-			RabbitMQ         struct{ Stored int64 } `json:"rabbitmq_path"`
-		}
+		var res bench.Result
 		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 			t.Fatalf("%v:\n%s", err, out.String())
 		}
 		if res.Accepted != 600 || res.Kafka.Stored != 600 || res.RabbitMQ.Stored != 600 || res.ReportsPerSecond <= 0 || res.HopPerSecond <= 0 {
 			t.Fatalf("clima bench measured %s", out.String())
+		}
+		// Every report is traced from its send into each store.
+		for _, p := range []bench.Path{res.Kafka, res.RabbitMQ} {
+			if p.Traced != 600 || p.SendP50Ms > p.SendP99Ms || p.SendP99Ms > p.SendMaxMs || p.SendMaxMs <= 0 {
+				t.Fatalf("clima bench traced %s", out.String())
+			}
 		}
 	})
 

@@ -29,6 +29,9 @@ import (
 type Config struct {
 	// Broker is the URL clients post CloudEvents to.
 	Broker string
+	// Input, when set, is ingest's legacy /input URL: the run posts plain
+	// JSON there, with an Idempotency-Key, instead of events to Broker.
+	Input string
 	// Redis and Valkey are the stores' URLs (the Kafka and RabbitMQ paths).
 	Redis, Valkey string
 	// Reports is how many reports to send, Batch of them per event.
@@ -49,6 +52,8 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
+	// Target is where the run posted: "broker" or "/input".
+	Target      string  `json:"target"`
 	Reports     int     `json:"reports"`
 	Batch       int     `json:"batch"`
 	Concurrency int     `json:"concurrency"`
@@ -90,6 +95,14 @@ type Path struct {
 	P50Ms int64 `json:"p50_ms"`
 	P90Ms int64 `json:"p90_ms"`
 	P99Ms int64 `json:"p99_ms"`
+	// Traced reports were followed from the client's send to the store
+	// (the store's stream of recent reports, read as it grows); their
+	// latency percentiles in ms, exact to the millisecond.
+	Traced    int   `json:"traced"`
+	SendP50Ms int64 `json:"send_p50_ms"`
+	SendP90Ms int64 `json:"send_p90_ms"`
+	SendP99Ms int64 `json:"send_p99_ms"`
+	SendMaxMs int64 `json:"send_max_ms"`
 }
 
 // Run performs one measurement. It fails when the stores do not gain
@@ -116,6 +129,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
+	sends := newSendTimes(benchSource, runID)
+	res.Target = "broker"
+	if cfg.Input != "" {
+		sends.source, res.Target = events.SourceLegacy, "/input"
+	}
+	tailCtx, stopTails := context.WithCancel(ctx)
+	defer stopTails()
+	tails, err := stores.tails(tailCtx, sends)
+	if err != nil {
+		return Result{}, err
+	}
 	start := time.Now()
 	watching := make(chan struct{})
 	var accepted atomic.Int64
@@ -125,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer close(watching)
 		watchErr = stores.Await(ctx, start, accepted.Load, sendDone, cfg.Timeout)
 	}()
-	refused := send(ctx, client, cfg, bodies, runID, &accepted)
+	refused := send(ctx, client, cfg, bodies, sends, &accepted)
 	res.SendSeconds = time.Since(start).Seconds()
 	close(sendDone)
 	<-watching
@@ -141,6 +165,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	res.Kafka, res.RabbitMQ = stores.Paths(ctx, res.Accepted)
+	awaitTails(tails, res.Accepted, time.Second)
+	stopTails()
+	for i, p := range []*Path{&res.Kafka, &res.RabbitMQ} {
+		p.Traced, p.SendP50Ms, p.SendP90Ms, p.SendP99Ms, p.SendMaxMs = tails[i].traced()
+	}
 	res.EndToEndSeconds = max(res.Kafka.Seconds, res.RabbitMQ.Seconds)
 	if res.EndToEndSeconds > 0 {
 		res.ReportsPerSecond = float64(res.Accepted) / res.EndToEndSeconds
@@ -219,7 +248,7 @@ func newClient(concurrency int) *http.Client {
 // send posts every body as a clima.weather.reported event in binary mode,
 // concurrency at a time, paced by cfg.Rate. It counts the reports of
 // accepted events and returns the refusals by status.
-func send(ctx context.Context, client *http.Client, cfg Config, bodies [][]byte, runID string, accepted *atomic.Int64) map[int]int {
+func send(ctx context.Context, client *http.Client, cfg Config, bodies [][]byte, sends *sendTimes, accepted *atomic.Int64) map[int]int {
 	next := make(chan int)
 	go func() {
 		defer close(next)
@@ -248,7 +277,14 @@ func send(ctx context.Context, client *http.Client, cfg Config, bodies [][]byte,
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for i := range next {
-				status := post(ctx, client, cfg.Broker, runID+"-"+strconv.Itoa(i), bodies[i])
+				sends.sent(i, reportsIn(i, cfg), time.Now())
+				id := sends.runs + "-" + strconv.Itoa(i)
+				var status int
+				if cfg.Input != "" {
+					status = postInput(ctx, client, cfg.Input, id, bodies[i])
+				} else {
+					status = post(ctx, client, cfg.Broker, id, bodies[i])
+				}
 				if status/100 == 2 {
 					accepted.Add(int64(reportsIn(i, cfg)))
 					continue
@@ -273,9 +309,13 @@ func post(ctx context.Context, client *http.Client, url, id string, body []byte)
 	}
 	req.Header.Set("Ce-Specversion", "1.0")
 	req.Header.Set("Ce-Id", id)
-	req.Header.Set("Ce-Source", "/clima/bench")
+	req.Header.Set("Ce-Source", benchSource)
 	req.Header.Set("Ce-Type", events.TypeReported)
 	req.Header.Set("Content-Type", "application/json")
+	return do(client, req)
+}
+
+func do(client *http.Client, req *http.Request) int {
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0
@@ -283,6 +323,45 @@ func post(ctx context.Context, client *http.Client, url, id string, body []byte)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// benchSource is the source of the events a run sends.
+const benchSource = "/clima/bench"
+
+// tails starts following each store's stream of recent reports.
+func (s *Stores) tails(ctx context.Context, sends *sendTimes) ([]*tail, error) {
+	var tails []*tail
+	for _, p := range s.paths {
+		t, err := startTail(ctx, p.client)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p.name, err)
+		}
+		go t.run(ctx, sends)
+		tails = append(tails, t)
+	}
+	return tails, nil
+}
+
+// awaitTails gives the tails up to d to read the last reports stored.
+func awaitTails(tails []*tail, reports int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for _, t := range tails {
+		for t.count() < reports && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// postInput posts one legacy request and returns the status, 0 when there
+// was no answer.
+func postInput(ctx context.Context, client *http.Client, url, key string, body []byte) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	return do(client, req)
 }
 
 // Stores follows Redis and Valkey (the Kafka and RabbitMQ paths) from a

@@ -93,7 +93,7 @@ func startKafka(ctx context.Context, external string, storage KafkaStorage, dir 
 	} else {
 		opts := []kfake.Opt{kfake.NumBrokers(1),
 			kfake.BrokerConfigs(map[string]string{
-				"message.max.bytes":      strconv.Itoa(maxEventBytes),
+				"message.max.bytes":      strconv.Itoa(MaxEventBytes),
 				"log.segment.bytes":      strconv.Itoa(kafkaSegmentBytes),
 				"log.cleaner.backoff.ms": strconv.FormatInt(kafkaRetentionCheck.Milliseconds(), 10),
 			}),

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Raises the Knative Kafka broker's producer max.request.size (1 MiB in the
+# release's config-kafka-broker-data-plane) to the event size clima takes, so
+# that a 10,000-report event (~1 MB) and its validated reply (~1.6 MB) reach
+# the Broker's topic; Strimzi's message.max.bytes in kafka-source/kafka.yaml
+# is raised to the same bound. Only that key changes; the rest of the
+# release's properties stay. Idempotent; it reads the value back and fails
+# when it is not set.
+#   scripts/kafka-broker-limits.sh          patch the cluster (kubectl's current context)
+#   scripts/kafka-broker-limits.sh --size   print the bound
+#   scripts/kafka-broker-limits.sh --patch  read producer properties on stdin, print the merge patch
+set -euo pipefail
+KUBECTL=${KUBECTL:-kubectl}
+namespace=knative-eventing
+configmap=config-kafka-broker-data-plane
+key=config-kafka-broker-producer.properties
+size=16777216 # 16 MiB: the local Broker's maxEventBytes and Strimzi's message.max.bytes
+
+# patch turns producer properties (stdin) into a JSON merge patch of the
+# ConfigMap that sets max.request.size and keeps every other line.
+patch() {
+  awk -v key="$key" -v size="$size" '
+    function esc(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/\r/, "", s); return s }
+    /^[ \t]*max\.request\.size[ \t]*[=:]/ { next }
+    { body = body esc($0) "\\n" }
+    END { printf "{\"data\":{\"%s\":\"%smax.request.size=%s\\n\"}}\n", key, body, size }'
+}
+
+case "${1:-}" in
+  --size) echo "$size"; exit 0 ;;
+  --patch) patch; exit 0 ;;
+esac
+
+current() { $KUBECTL get configmap -n "$namespace" "$configmap" -o "jsonpath={.data.${key//./\\.}}"; }
+
+if current | grep -qx "max.request.size=$size"; then
+  echo "configmap $namespace/$configmap: max.request.size=$size already"
+  exit 0
+fi
+$KUBECTL patch configmap -n "$namespace" "$configmap" --type merge -p "$(current | patch)" >/dev/null
+if ! current | grep -qx "max.request.size=$size"; then
+  echo "configmap $namespace/$configmap: max.request.size is not $size after the patch" >&2
+  exit 1
+fi
+# The receiver reads its producer properties when it starts.
+$KUBECTL rollout restart deployment/kafka-broker-receiver -n "$namespace"
+$KUBECTL rollout status deployment/kafka-broker-receiver -n "$namespace" --timeout=300s
+echo "configmap $namespace/$configmap: max.request.size=$size"
