@@ -97,7 +97,10 @@ type Path struct {
 	P99Ms int64 `json:"p99_ms"`
 	// Traced reports were followed from the client's send to the store
 	// (the store's stream of recent reports, read as it grows); their
-	// latency percentiles in ms, exact to the millisecond.
+	// latency percentiles in ms, exact to the millisecond. The stream keeps
+	// about the newest RECENT_MAX (1,000): when groups land faster than
+	// that between two reads, the older entries are trimmed unread, and
+	// Traced is a sample.
 	Traced    int   `json:"traced"`
 	SendP50Ms int64 `json:"send_p50_ms"`
 	SendP90Ms int64 `json:"send_p90_ms"`
@@ -129,11 +132,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
-	sends := newSendTimes(benchSource, runID)
-	res.Target = "broker"
+	source, target := benchSource, "broker"
 	if cfg.Input != "" {
-		sends.source, res.Target = events.SourceLegacy, "/input"
+		source, target = events.SourceLegacy, "/input"
 	}
+	res.Target = target
+	sends := newSendTimes(source, runID, cfg, len(bodies))
 	tailCtx, stopTails := context.WithCancel(ctx)
 	defer stopTails()
 	tails, err := stores.tails(tailCtx, sends)
@@ -277,8 +281,8 @@ func send(ctx context.Context, client *http.Client, cfg Config, bodies [][]byte,
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for i := range next {
-				sends.sent(i, reportsIn(i, cfg), time.Now())
-				id := sends.runs + "-" + strconv.Itoa(i)
+				sends.sent(i, time.Now())
+				id := sends.id(i)
 				var status int
 				if cfg.Input != "" {
 					status = postInput(ctx, client, cfg.Input, id, bodies[i])

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,34 +16,41 @@ import (
 	"github.com/clima-dev/clima/internal/store"
 )
 
-// sendTimes are when the client started each request, by the ids of its
-// reports: ingest derives them from the event's source and id (at /input,
-// its source and the Idempotency-Key).
+// sendTimes are when the client started each request, found by the ids of
+// its reports: ingest derives them from the event's source and id (at
+// /input, its source and the Idempotency-Key), so they are known before
+// the run and the send path only stores a time.
 type sendTimes struct {
-	mu     sync.Mutex
-	at     map[string]time.Time
-	source string
-	runs   string
+	runs  string
+	event map[string]int // report id → index of the request that carried it
+	at    []atomic.Int64 // per request, Unix ms of its send; 0 until sent
 }
 
-func newSendTimes(source, runID string) *sendTimes {
-	return &sendTimes{at: map[string]time.Time{}, source: source, runs: runID}
-}
-
-func (s *sendTimes) sent(event, reports int, at time.Time) {
-	id := s.runs + "-" + strconv.Itoa(event)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range reports {
-		s.at[events.ReportID(s.source, id, i)] = at
+func newSendTimes(source, runID string, cfg Config, requests int) *sendTimes {
+	s := &sendTimes{runs: runID, event: make(map[string]int, cfg.Reports), at: make([]atomic.Int64, requests)}
+	for i := range requests {
+		id := s.id(i)
+		for r := range reportsIn(i, cfg) {
+			s.event[events.ReportID(source, id, r)] = i
+		}
 	}
+	return s
 }
 
-func (s *sendTimes) of(reportID string) (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.at[reportID]
-	return t, ok
+// id is the event id (or Idempotency-Key) of the i-th request.
+func (s *sendTimes) id(i int) string { return s.runs + "-" + strconv.Itoa(i) }
+
+func (s *sendTimes) sent(i int, at time.Time) { s.at[i].Store(at.UnixMilli()) }
+
+// of returns the send time, in Unix ms, of the request that carried a
+// report of this run.
+func (s *sendTimes) of(reportID string) (int64, bool) {
+	i, ok := s.event[reportID]
+	if !ok {
+		return 0, false
+	}
+	ms := s.at[i].Load()
+	return ms, ms > 0
 }
 
 // tail reads the store's stream of recent reports as entries are added
@@ -103,7 +111,7 @@ func (t *tail) add(entries []redis.XMessage, sends *sendTimes) {
 		}
 		id, _ := e.Values["id"].(string)
 		if sentAt, ok := sends.of(id); ok {
-			t.latency = append(t.latency, max(storedAt-sentAt.UnixMilli(), 0))
+			t.latency = append(t.latency, max(storedAt-sentAt, 0))
 		}
 	}
 }
