@@ -4,105 +4,67 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"regexp"
-	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	"knative.dev/eventing/pkg/apis/feature"
+	"knative.dev/eventing/pkg/eventingtls"
+	"knative.dev/eventing/pkg/kncloudevents"
+	"knative.dev/eventing/pkg/kncloudevents/attributes"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
-// policy is a Knative DeliverySpec made concrete: how often to retry, how
-// long to wait before each retry, and where what fails goes.
+// policy is how a dispatcher delivers: Knative's RetryConfig made from the
+// object's DeliverySpec, and its dead-letter sink.
 type policy struct {
-	retries    int
-	delay      time.Duration
-	exponent   bool // exponential (delay·2^n) or linear (delay·n) back-off
-	timeout    time.Duration
-	deadLetter *destination // nil when the sender has none
-	// retryable says which answers are worth another attempt; Knative's
-	// senders and the RabbitmqSource's differ.
-	retryable func(status int) bool
+	retry      kncloudevents.RetryConfig
+	deadLetter *duckv1.Addressable // nil when the object has none
 }
 
-// knativeRetryable is the rule of the Broker's dispatcher and the
-// KafkaSource: 5xx, 404, 408, 409 and 429 are retried, other 4xx are not.
-func knativeRetryable(status int) bool {
-	return status >= 500 || status == 404 || status == 408 || status == 409 || status == 429
+// newPolicy builds a policy as Knative's dispatchers do, under the
+// release's feature flags (a DeliverySpec's timeout and retryAfterMax count
+// only when their flags are enabled); checkRetry, when set, replaces
+// Knative's rule of which answers are retried.
+func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter *duckv1.Addressable, checkRetry kncloudevents.CheckRetry, flags feature.Flags) (policy, error) {
+	retry := kncloudevents.NoRetries()
+	if d != nil {
+		spec := *d
+		if !flags.IsEnabled(feature.DeliveryTimeout) {
+			spec.Timeout = nil
+		}
+		if !flags.IsEnabled(feature.DeliveryRetryAfter) {
+			spec.RetryAfterMax = nil
+		}
+		var err error
+		if retry, err = kncloudevents.RetryConfigFromDeliverySpec(spec); err != nil {
+			return policy{}, err
+		}
+	}
+	if checkRetry != nil {
+		retry.CheckRetry = checkRetry
+	}
+	return policy{retry: retry, deadLetter: deadLetter}, nil
 }
 
-// rabbitRetryable is the RabbitmqSource's rule: not 500.
-func rabbitRetryable(status int) bool {
-	switch status {
+// rabbitCheckRetry is the RabbitmqSource's rule, not Knative's: it retries
+// 404, 413, 425, 429, 502, 503 and 504 and transport errors, never 500
+// (eventing-rabbitmq, pkg/utils/retry.go, "SelectiveRetry").
+func rabbitCheckRetry(_ context.Context, resp *http.Response, err error) (bool, error) {
+	if resp == nil || err != nil {
+		return true, nil
+	}
+	switch resp.StatusCode {
 	case 404, 413, 425, 429, 502, 503, 504:
-		return true
+		return true, nil
 	}
-	return false
-}
-
-func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter *destination, retryable func(int) bool) (policy, error) {
-	p := policy{retries: 10, delay: 200 * time.Millisecond, exponent: true, timeout: 60 * time.Second, deadLetter: deadLetter, retryable: retryable}
-	if d == nil {
-		return p, nil
-	}
-	if d.Retry != nil {
-		p.retries = int(*d.Retry)
-	}
-	if d.BackoffPolicy != nil {
-		p.exponent = *d.BackoffPolicy == eventingduckv1.BackoffPolicyExponential
-	}
-	if d.BackoffDelay != nil {
-		delay, err := isoDuration(*d.BackoffDelay)
-		if err != nil {
-			return p, err
-		}
-		p.delay = delay
-	}
-	if d.Timeout != nil {
-		timeout, err := isoDuration(*d.Timeout)
-		if err != nil {
-			return p, err
-		}
-		p.timeout = timeout
-	}
-	return p, nil
-}
-
-func (p policy) backoff(retry int) time.Duration {
-	if p.exponent {
-		return time.Duration(float64(p.delay) * math.Pow(2, float64(retry-1)))
-	}
-	return p.delay * time.Duration(retry)
-}
-
-var isoPattern = regexp.MustCompile(`^PT(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?$`)
-
-// isoDuration reads the ISO-8601 durations Knative uses (PT0.5S, PT1M).
-func isoDuration(s string) (time.Duration, error) {
-	m := isoPattern.FindStringSubmatch(s)
-	if m == nil || s == "PT" {
-		return 0, fmt.Errorf("duration %q is not of the form PT1H2M3.5S", s)
-	}
-	var d time.Duration
-	for i, unit := range []time.Duration{time.Hour, time.Minute, time.Second} {
-		if m[i+1] == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[i+1], 64)
-		if err != nil {
-			return 0, err
-		}
-		d += time.Duration(v * float64(unit))
-	}
-	return d, nil
+	return false, nil
 }
 
 // outcome is how a delivery ended.
@@ -114,13 +76,21 @@ const (
 	failed                      // refused or retries spent, and no dead-letter sink took it
 )
 
-// sender delivers CloudEvents in binary mode over HTTP.
+// sender delivers CloudEvents with Knative's own dispatcher.
 type sender struct {
-	client *http.Client
-	log    *slog.Logger
+	dispatcher *kncloudevents.Dispatcher
+	log        *slog.Logger
 	// duplicate makes every delivery happen twice, as an at-least-once
 	// platform may: a fault to prove the consumers idempotent.
 	duplicate atomic.Bool
+}
+
+func newSender(log *slog.Logger) *sender {
+	// Knative's dispatcher keeps one client per destination, made from
+	// http.DefaultTransport (2 idle connections per host): hundreds of
+	// deliveries in flight would open and close a connection each.
+	kncloudevents.ConfigureConnectionArgs(&kncloudevents.ConnectionArgs{MaxIdleConns: 2048, MaxIdleConnsPerHost: 512})
+	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil), log: log}
 }
 
 // copies is how many times each event is delivered.
@@ -131,125 +101,67 @@ func (s *sender) copies() int {
 	return 1
 }
 
-// attempt is the answer of one delivery attempt.
-type attempt struct {
-	status int
-	body   []byte
-	reply  *event.Event
-	err    error
-}
-
-// deliver sends e to target under p. It returns the reply event, if the
-// subscriber answered with one, and how the delivery ended. It gives up
-// early only when ctx ends.
-func (s *sender) deliver(ctx context.Context, target destination, e *event.Event, p policy) (*event.Event, outcome) {
-	var last attempt
-	for try := 0; try <= p.retries; try++ {
-		if try > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, failed
-			case <-time.After(p.backoff(try)):
+// deliver sends e to target under p and, when reply is set, appends the
+// event a 2xx answer carried to that Broker's topic; what fails goes to p's
+// dead-letter sink with the knativeerror* extensions.
+//
+// Replies are appended, not posted to the Broker's ingress: the Kafka
+// broker's dispatcher produces a reply straight to the Broker's topic
+// (eventing-kafka-broker, ResponseToKafkaTopicHandler). And the dead letter
+// is a SendEvent of its own: kncloudevents.Dispatcher can send it within
+// the first SendEvent (WithDeadLetterSink) but then does not tell whether
+// the event was delivered or dead-lettered, which GET /status counts.
+func (s *sender) deliver(ctx context.Context, target duckv1.Addressable, e *event.Event, p policy, reply *broker) outcome {
+	info, err := s.dispatcher.SendEvent(ctx, *e, target, kncloudevents.WithRetryConfig(&p.retry))
+	failedAt := target.URL
+	if err == nil && reply != nil {
+		if answer := replyEvent(ctx, info); answer != nil {
+			if err = reply.append(ctx, answer); err != nil {
+				failedAt = reply.address.URL
+				info = &kncloudevents.DispatchInfo{ResponseCode: http.StatusServiceUnavailable, ResponseBody: []byte(err.Error())}
 			}
 		}
-		last = s.send(ctx, target, e, p.timeout)
-		if last.err == nil && last.status/100 == 2 {
-			return last.reply, delivered
-		}
-		if last.err == nil && !p.retryable(last.status) {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil, failed
-		}
+	}
+	if err == nil {
+		return delivered
+	}
+	if ctx.Err() != nil {
+		return failed
+	}
+	if info == nil {
+		info = &kncloudevents.DispatchInfo{}
 	}
 	if p.deadLetter == nil {
-		s.log.Warn("delivery failed", "id", e.ID(), "type", e.Type(), "target", target.url, "status", last.status, "error", last.err)
-		return nil, failed
+		s.log.Warn("delivery failed", "id", e.ID(), "type", e.Type(), "target", failedAt.String(), "status", info.ResponseCode, "error", err)
+		return failed
 	}
-	dead := e.Clone()
-	dead.SetExtension("knativeerrordest", target.url)
-	if last.err == nil {
-		dead.SetExtension("knativeerrorcode", strconv.Itoa(last.status))
-		if len(last.body) > 0 {
-			dead.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(last.body[:min(len(last.body), 1024)]))
-		}
-	} else {
-		dead.SetExtension("knativeerrorcode", "0")
+	if _, err := s.dispatcher.SendEvent(ctx, *e, *p.deadLetter, kncloudevents.WithRetryConfig(&p.retry),
+		kncloudevents.WithTransformers(errorExtensions(failedAt, info))); err != nil {
+		s.log.Error("dead-letter sink did not take the event", "id", e.ID(), "type", e.Type(), "error", err)
+		return failed
 	}
-	deadPolicy := p
-	deadPolicy.deadLetter = nil
-	if _, result := s.deliver(ctx, *p.deadLetter, &dead, deadPolicy); result != delivered {
-		s.log.Error("dead-letter sink did not take the event", "id", e.ID(), "type", e.Type())
-		return nil, failed
-	}
-	return nil, deadLettered
+	return deadLettered
 }
 
-// destination is where a dispatcher delivers: any URL, or a local Service,
-// whose ready process then gets the request directly, as a pod does once
-// Knative's activator is out of the path.
-type destination struct {
-	url  string   // the Service's endpoint and path, or any URL
-	svc  *service // nil for a plain URL
-	path string   // the path on the Service
+// replyEvent is the event a 2xx answer carried, nil when it carried none
+// (Knative's dispatcher discards a body that is not an event).
+func replyEvent(ctx context.Context, info *kncloudevents.DispatchInfo) *event.Event {
+	msg := cehttp.NewMessage(info.ResponseHeader, io.NopCloser(bytes.NewReader(info.ResponseBody)))
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		return nil
+	}
+	e, err := binding.ToEvent(ctx, msg)
+	if err != nil {
+		return nil
+	}
+	return e
 }
 
-// open returns where one request goes, and what to call once its answer
-// is read. For a Service it waits for a ready process (a cold start).
-func (d destination) open(ctx context.Context) (string, func(), error) {
-	if d.svc == nil {
-		return d.url, func() {}, nil
-	}
-	p, err := d.svc.acquire(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	return "http://" + p.addr + d.path, func() { d.svc.release(p) }, nil
-}
-
-// send makes one attempt.
-func (s *sender) send(ctx context.Context, target destination, e *event.Event, timeout time.Duration) attempt {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	url, done, err := target.open(ctx)
-	if err != nil {
-		return attempt{err: err}
-	}
-	defer done()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return attempt{err: err}
-	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(e), req); err != nil {
-		return attempt{err: err}
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return attempt{err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return attempt{err: err}
-	}
-	a := attempt{status: resp.StatusCode, body: body}
-	if resp.StatusCode/100 != 2 || (len(body) == 0 && resp.Header.Get("ce-specversion") == "") {
-		return a
-	}
-	// A 2xx with a body must be a CloudEvent; anything else is answered 502
-	// by Knative's dispatcher, and retried.
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	reply, err := binding.ToEvent(ctx, cehttp.NewMessageFromHttpResponse(resp))
-	if err != nil || reply.Validate() != nil {
-		a.status = http.StatusBadGateway
-		a.err = nil
-		if err == nil {
-			err = reply.Validate()
-		}
-		a.body = []byte(fmt.Sprintf("2xx answer is not a CloudEvent: %v", err))
-		return a
-	}
-	a.reply = reply
-	return a
+// errorExtensions are the knativeerror* extensions of a dead letter, made
+// as kncloudevents makes them for its own dead-letter sink (its
+// dispatchExecutionInfoTransformers is not exported): the destination, the
+// status, and the answer's body in base64, at most 1,024 characters.
+func errorExtensions(dest *apis.URL, info *kncloudevents.DispatchInfo) binding.Transformers {
+	data := base64.StdEncoding.EncodeToString(info.ResponseBody)
+	return attributes.KnativeErrorTransformers(*dest.URL(), info.ResponseCode, data[:min(len(data), attributes.KnativeErrorDataExtensionMaxLength)])
 }

@@ -1,80 +1,226 @@
 package local
 
 import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/clima-dev/clima/internal/manifest"
+	"k8s.io/utils/ptr"
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	"knative.dev/eventing/pkg/apis/feature"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
-func TestISODuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"PT0.5S": 500 * time.Millisecond, "PT30S": 30 * time.Second, "PT1M": time.Minute,
-		"PT1H2M3.5S": time.Hour + 2*time.Minute + 3500*time.Millisecond,
+func TestRabbitCheckRetry(t *testing.T) {
+	for status, want := range map[int]bool{
+		400: false, 404: true, 408: false, 409: false, 413: true, 425: true, 429: true, 500: false, 502: true, 503: true, 504: true,
 	} {
-		if got, err := isoDuration(in); err != nil || got != want {
-			t.Errorf("isoDuration(%q) = %v, %v; want %v", in, got, err, want)
+		if got, _ := rabbitCheckRetry(context.Background(), &http.Response{StatusCode: status}, nil); got != want {
+			t.Errorf("status %d retried = %v, want %v", status, got, want)
 		}
 	}
-	for _, bad := range []string{"", "PT", "5s", "P1D", "PTxS"} {
-		if _, err := isoDuration(bad); err == nil {
-			t.Errorf("isoDuration(%q) accepted", bad)
-		}
+	if got, _ := rabbitCheckRetry(context.Background(), nil, errors.New("connection refused")); !got {
+		t.Error("a transport error is not retried")
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	exp := policy{delay: 100 * time.Millisecond, exponent: true}
-	lin := policy{delay: 100 * time.Millisecond}
-	for retry, want := range map[int][2]time.Duration{1: {100, 100}, 2: {200, 200}, 3: {400, 300}, 4: {800, 400}} {
-		if got := exp.backoff(retry); got != want[0]*time.Millisecond {
-			t.Errorf("exponential retry %d: %v, want %v", retry, got, want[0]*time.Millisecond)
-		}
-		if got := lin.backoff(retry); got != want[1]*time.Millisecond {
-			t.Errorf("linear retry %d: %v, want %v", retry, got, want[1]*time.Millisecond)
-		}
+// releaseFlags are the Eventing release's feature flags.
+func releaseFlags(t *testing.T) feature.Flags {
+	t.Helper()
+	flags, err := manifest.ReleaseFeatures()
+	if err != nil {
+		t.Fatalf("the release's feature flags: %v", err)
 	}
+	return flags
 }
 
-func TestRetryableStatuses(t *testing.T) {
-	for status, want := range map[int][2]bool{ // knative, rabbitmq
-		400: {false, false}, 404: {true, true}, 408: {true, false}, 409: {true, false}, 413: {false, true},
-		429: {true, true}, 500: {true, false}, 502: {true, true}, 503: {true, true},
-	} {
-		if got := [2]bool{knativeRetryable(status), rabbitRetryable(status)}; got != want {
-			t.Errorf("status %d retried (knative, rabbitmq) = %v, want %v", status, got, want)
-		}
-	}
-}
-
-// TestKafkaSourceEvent checks the CloudEvent a record becomes, attribute by
-// attribute, as the KafkaSource makes it.
-func TestKafkaSourceEvent(t *testing.T) {
-	src := &kafkaSource{namespace: "clima", name: "clima-kafka-source"}
-	e, err := src.toEvent(kafka.Message{Topic: "clima-topic", Partition: 1, Offset: 42, Key: []byte("GT"),
-		Value: []byte(`{"id":"x"}`), Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "trace-id", Value: []byte("abc")}}})
+// TestPolicyHonoursTheReleaseFlags: the release enables delivery-timeout
+// and disables delivery-retryafter.
+func TestPolicyHonoursTheReleaseFlags(t *testing.T) {
+	p, err := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](1), Timeout: ptr.To("PT30S"), RetryAfterMax: ptr.To("PT5S")}, nil, nil, releaseFlags(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for attr, want := range map[string]string{
-		"id": "partition:1/offset:42", "source": "/apis/v1/namespaces/clima/kafkasources/clima-kafka-source#clima-topic",
-		"type": "dev.knative.kafka.event", "subject": "partition:1#42", "datacontenttype": "application/json",
-	} {
-		got := map[string]string{"id": e.ID(), "source": e.Source(), "type": e.Type(), "subject": e.Subject(), "datacontenttype": e.DataContentType()}[attr]
-		if got != want {
-			t.Errorf("%s = %q, want %q", attr, got, want)
+	if p.retry.RequestTimeout != 30*time.Second || p.retry.RetryAfterMaxDuration != nil || p.retry.RetryMax != 1 {
+		t.Fatalf("retry config %+v: want a 30 s timeout, no Retry-After, 1 retry", p.retry)
+	}
+}
+
+// recorder is a destination that answers each request with the next of
+// its answers (the last one repeats) and records when each came.
+type recorder struct {
+	mu      sync.Mutex
+	answers []func(http.ResponseWriter)
+	got     []*http.Request
+	at      []time.Time
+	srv     *httptest.Server
+}
+
+func newRecorder(t *testing.T, answers ...func(http.ResponseWriter)) *recorder {
+	r := &recorder{answers: answers}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		n := len(r.got)
+		r.got = append(r.got, req)
+		r.at = append(r.at, time.Now())
+		answer := r.answers[min(n, len(r.answers)-1)]
+		r.mu.Unlock()
+		answer(w)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *recorder) address() duckv1.Addressable {
+	return duckv1.Addressable{URL: apis.HTTP(r.srv.Listener.Addr().String())}
+}
+
+func (r *recorder) requests() []*http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func status(code int, body string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+func testEvent() *event.Event {
+	e := event.New()
+	e.SetID("e-1")
+	e.SetSource("/test")
+	e.SetType("clima.weather.reported")
+	_ = e.SetData("application/json", map[string]string{"country": "GT"})
+	return &e
+}
+
+// TestRetriesFollowTheDeliverySpec delivers to a destination that fails
+// three times: the retries are as many as the spec says, and each waits at
+// least what kncloudevents computes from it, linear and exponential.
+func TestRetriesFollowTheDeliverySpec(t *testing.T) {
+	for _, backoff := range []eventingduckv1.BackoffPolicyType{eventingduckv1.BackoffPolicyLinear, eventingduckv1.BackoffPolicyExponential} {
+		t.Run(string(backoff), func(t *testing.T) {
+			dest := newRecorder(t, status(503, ""), status(503, ""), status(503, ""), status(202, ""))
+			p, err := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](3), BackoffPolicy: &backoff, BackoffDelay: ptr.To("PT0.1S")}, nil, nil, releaseFlags(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newSender(slog.New(slog.DiscardHandler))
+			if got := s.deliver(context.Background(), dest.address(), testEvent(), p, nil); got != delivered {
+				t.Fatalf("outcome %v, want delivered", got)
+			}
+			if n := len(dest.requests()); n != 4 {
+				t.Fatalf("%d attempts, want 4 (1 + 3 retries)", n)
+			}
+			var waits time.Duration
+			for i := 1; i < len(dest.at); i++ {
+				want := p.retry.Backoff(i-1, nil)
+				waits += want
+				if gap := dest.at[i].Sub(dest.at[i-1]); gap < want {
+					t.Errorf("retry %d came after %v, before the back-off of %v", i, gap, want)
+				}
+			}
+			// PT0.1S: linear waits 0, 0.1 and 0.2 s; exponential 0.1, 0.2 and 0.4 s.
+			if want := map[eventingduckv1.BackoffPolicyType]time.Duration{"linear": 300 * time.Millisecond, "exponential": 700 * time.Millisecond}[backoff]; waits != want {
+				t.Errorf("the back-offs add up to %v, want %v", waits, want)
+			}
+		})
+	}
+	t.Run("a refusal is not retried", func(t *testing.T) {
+		dest := newRecorder(t, status(400, `{"error":"bad"}`))
+		p, _ := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](3)}, nil, nil, releaseFlags(t))
+		if got := newSender(slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != failed || len(dest.requests()) != 1 {
+			t.Fatalf("outcome %v after %d attempts, want failed after 1", got, len(dest.requests()))
+		}
+	})
+}
+
+// TestDeadLettersCarryTheKnativeErrorExtensions refuses an event and reads
+// what the dead-letter sink got.
+func TestDeadLettersCarryTheKnativeErrorExtensions(t *testing.T) {
+	dest := newRecorder(t, status(400, `{"error":"weather \"foggy\" is not one of rainy, cloudy, sunny"}`))
+	sink := newRecorder(t, status(202, ""))
+	deadLetter := sink.address()
+	p, _ := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](2)}, &deadLetter, nil, releaseFlags(t))
+	if got := newSender(slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != deadLettered {
+		t.Fatalf("outcome %v, want dead-lettered", got)
+	}
+	got := sink.requests()
+	if len(got) != 1 {
+		t.Fatalf("the sink got %d requests, want 1", len(got))
+	}
+	h := got[0].Header
+	want := map[string]string{
+		"Ce-Id": "e-1", "Ce-Type": "clima.weather.reported",
+		"Ce-Knativeerrordest": dest.srv.URL, "Ce-Knativeerrorcode": "400",
+		"Ce-Knativeerrordata": base64.StdEncoding.EncodeToString([]byte(`{"error":"weather \"foggy\" is not one of rainy, cloudy, sunny"}`)),
+	}
+	for k, v := range want {
+		if h.Get(k) != v {
+			t.Errorf("%s: %q, want %q", k, h.Get(k), v)
 		}
 	}
-	ext := e.Extensions()
-	if ext["key"] != "GT" || ext["kafkaheadertraceid"] != "abc" || string(e.Data()) != `{"id":"x"}` {
-		t.Errorf("extensions %v, data %s", ext, e.Data())
-	}
+}
 
-	// A record that is itself a CloudEvent passes through unchanged.
-	ce, err := src.toEvent(kafka.Message{Value: []byte("{}"), Headers: []kafka.Header{
-		{Key: "ce_specversion", Value: []byte("1.0")}, {Key: "ce_id", Value: []byte("e-1")}, {Key: "ce_source", Value: []byte("s")},
-		{Key: "ce_type", Value: []byte("clima.weather.validated")}, {Key: "content-type", Value: []byte("application/json")}}})
-	if err != nil || ce.ID() != "e-1" || ce.Type() != "clima.weather.validated" || ce.Source() != "s" {
-		t.Fatalf("pass-through event %v (%v)", ce, err)
+// TestRepliesGoToTheBroker: an event in a 2xx answer is appended to the
+// Broker's topic, as the Kafka broker's dispatcher produces it; a body that
+// is not an event is dropped, as Knative's dispatcher drops it.
+func TestRepliesGoToTheBroker(t *testing.T) {
+	ctx := context.Background()
+	topic := brokerTopic("clima", "default")
+	k, err := startKafka(ctx, "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.close)
+	b := &broker{namespace: "clima", name: "default", address: duckv1.Addressable{URL: apis.HTTP("127.0.0.1:1")}, topic: topic,
+		writer: newBrokerWriter(k.brokers, topic), log: quiet}
+	t.Cleanup(func() { _ = b.writer.Close() })
+
+	replying := newRecorder(t, func(w http.ResponseWriter) {
+		w.Header().Set("Ce-Specversion", "1.0")
+		w.Header().Set("Ce-Id", "r-1")
+		w.Header().Set("Ce-Source", "/ingest")
+		w.Header().Set("Ce-Type", "clima.weather.validated")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[]`))
+	})
+	plain := newRecorder(t, status(200, "ok"))
+	p, _ := newPolicy(nil, nil, nil, releaseFlags(t))
+	s := newSender(quiet)
+	for _, dest := range []*recorder{replying, plain} {
+		if got := s.deliver(ctx, dest.address(), testEvent(), p, b); got != delivered {
+			t.Fatalf("outcome %v, want delivered", got)
+		}
+	}
+	if got := k.pending(topic, "nobody"); got != 1 {
+		t.Fatalf("the Broker's topic holds %d records, want the one reply", got)
+	}
+	conn, err := kafka.DialLeader(ctx, "tcp", k.brokers[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m, err := conn.ReadMessage(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := recordAsCloudEvent(m, recordHeaders(m)); err != nil || e.ID() != "r-1" || e.Type() != "clima.weather.validated" {
+		t.Fatalf("the record is %v (%v), want the reply r-1", e, err)
 	}
 }

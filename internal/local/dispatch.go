@@ -20,6 +20,12 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/eventing/pkg/eventfilter"
+	"knative.dev/eventing/pkg/eventfilter/attributes"
+	"knative.dev/eventing/pkg/eventfilter/subscriptionsapi"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
 // DispatcherStatus counts what a dispatcher did.
@@ -163,6 +169,7 @@ func (l *kafkaLoop) complete(ctx context.Context, t *tracked) {
 // is a consumer group of that topic.
 type broker struct {
 	namespace, name string
+	address         duckv1.Addressable // its ingress
 	topic           string
 	writer          *kafka.Writer
 	log             *slog.Logger
@@ -254,11 +261,11 @@ func writeError(w http.ResponseWriter, status int, message string) {
 }
 
 // trigger dispatches the Broker's events that pass its filter to its
-// subscriber, and sends replies back into the Broker.
+// subscriber, and appends replies to the Broker's topic.
 type trigger struct {
 	name       string
-	filter     map[string]string
-	subscriber destination
+	filter     eventfilter.Filter // nil: every event passes
+	subscriber duckv1.Addressable
 	policy     policy
 	broker     *broker
 	sender     *sender
@@ -271,30 +278,16 @@ func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
 		t.broker.log.Error("undecodable record on the broker topic", "offset", m.Offset, "error", err)
 		return true
 	}
-	e := *ev
-	if !matches(&e, t.filter) {
+	if t.filter != nil && t.filter.Filter(ctx, *ev) == eventfilter.FailFilter {
 		t.filtered.Add(1)
 		return true
 	}
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
 	for copy := range t.sender.copies() {
-		reply, result := t.sender.deliver(ctx, t.subscriber, &e, t.policy)
+		result := t.sender.deliver(ctx, t.subscriber, ev, t.policy, t.broker)
 		if ctx.Err() != nil {
 			return false
-		}
-		if reply != nil {
-			for try := 1; ; try++ {
-				err := t.broker.append(ctx, reply)
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					return false
-				}
-				t.broker.log.Warn("sending a reply back into the broker", "trigger", t.name, "try", try, "error", err)
-				time.Sleep(t.policy.backoff(min(try, 6)))
-			}
 		}
 		if copy == 0 {
 			t.count(result)
@@ -303,41 +296,23 @@ func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
 	return true
 }
 
-// matches applies a Trigger's exact-match attribute filter.
-func matches(e *event.Event, filter map[string]string) bool {
-	for k, want := range filter {
-		var got string
-		switch k {
-		case "type":
-			got = e.Type()
-		case "source":
-			got = e.Source()
-		case "subject":
-			got = e.Subject()
-		case "id":
-			got = e.ID()
-		case "dataschema":
-			got = e.DataSchema()
-		case "datacontenttype":
-			got = e.DataContentType()
-		default:
-			v, ok := e.Extensions()[k]
-			if !ok {
-				return false
-			}
-			got = fmt.Sprint(v)
-		}
-		if want != "" && got != want {
-			return false
-		}
+// triggerFilter is the filter a Trigger runs, chosen as Knative's broker
+// chooses it: filters when set, else filter.attributes, else none (every
+// event passes; pkg/broker/filter/filter_handler.go, filterEvent).
+func triggerFilter(spec eventingv1.TriggerSpec) eventfilter.Filter {
+	switch {
+	case len(spec.Filters) > 0:
+		return subscriptionsapi.CreateSubscriptionsAPIFilters(zap.NewNop(), spec.Filters)
+	case spec.Filter != nil:
+		return attributes.NewAttributesFilter(spec.Filter.Attributes)
 	}
-	return true
+	return nil
 }
 
 // kafkaSource delivers the records of its topics as the KafkaSource does.
 type kafkaSource struct {
 	namespace, name string
-	sink            destination
+	sink            duckv1.Addressable
 	policy          policy
 	sender          *sender
 	counters
@@ -432,7 +407,7 @@ func (s *kafkaSource) handle(ctx context.Context, m kafka.Message) bool {
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	for copy := range s.sender.copies() {
-		_, result := s.sender.deliver(ctx, s.sink, e, s.policy)
+		result := s.sender.deliver(ctx, s.sink, e, s.policy, nil)
 		if ctx.Err() != nil {
 			return false
 		}
@@ -451,7 +426,7 @@ type rabbitSource struct {
 	namespace, name string
 	url, queue      string
 	parallelism     int
-	sink            destination
+	sink            duckv1.Addressable
 	policy          policy
 	sender          *sender
 	log             *slog.Logger
@@ -535,8 +510,7 @@ func (s *rabbitSource) handle(ctx context.Context, d amqp.Delivery) bool {
 	defer s.inFlight.Add(-1)
 	var result outcome
 	for copy := range s.sender.copies() {
-		var r outcome
-		_, r = s.sender.deliver(ctx, s.sink, &e, s.policy)
+		r := s.sender.deliver(ctx, s.sink, &e, s.policy, nil)
 		if ctx.Err() != nil {
 			return false
 		}

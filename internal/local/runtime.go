@@ -32,6 +32,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
@@ -242,7 +243,11 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	r.brokerURL = "http://" + lis.Addr().String()
 	for _, b := range r.set.Brokers {
-		r.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, topic: brokerTopic(b.Namespace, b.Name),
+		address, err := apis.ParseURL(r.brokerURL + "/" + b.Namespace + "/" + b.Name)
+		if err != nil {
+			return err
+		}
+		r.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, address: duckv1.Addressable{URL: address}, topic: brokerTopic(b.Namespace, b.Name),
 			writer: newBrokerWriter(r.kafka.brokers, brokerTopic(b.Namespace, b.Name)), log: r.log}
 	}
 	mux := http.NewServeMux()
@@ -544,34 +549,38 @@ func (r *runtime) serviceEnv(s *servingv1.Service, rewrite *strings.Replacer, se
 	return env, nil
 }
 
-// resolve gives where a destination is here.
-func (r *runtime) resolve(d *duckv1.Destination) (destination, error) {
+// resolve gives where a destination is here: a Service's local endpoint
+// (which holds a request until a replica is ready, as the activator does),
+// or the URI as it is.
+func (r *runtime) resolve(d *duckv1.Destination) (duckv1.Addressable, error) {
 	if d == nil {
-		return destination{}, nil
+		return duckv1.Addressable{}, errors.New("no destination")
 	}
 	if d.Ref != nil {
 		if d.Ref.Kind != "Service" {
-			return destination{}, fmt.Errorf("destination %s %s: only Knative Services are supported locally", d.Ref.Kind, d.Ref.Name)
+			return duckv1.Addressable{}, fmt.Errorf("destination %s %s: only Knative Services are supported locally", d.Ref.Kind, d.Ref.Name)
 		}
 		svc, ok := r.services[d.Ref.Name]
 		if !ok {
-			return destination{}, fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
+			return duckv1.Addressable{}, fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
 		}
-		dest := destination{url: svc.url, svc: svc}
+		u, err := apis.ParseURL(svc.url)
+		if err != nil {
+			return duckv1.Addressable{}, err
+		}
 		if d.URI != nil {
-			dest.path = d.URI.Path
-			dest.url += d.URI.Path
+			u.Path = d.URI.Path
 		}
-		return dest, nil
+		return duckv1.Addressable{URL: u}, nil
 	}
 	if d.URI != nil {
-		return destination{url: d.URI.String()}, nil
+		return duckv1.Addressable{URL: d.URI}, nil
 	}
-	return destination{}, errors.New("destination has neither ref nor uri")
+	return duckv1.Addressable{}, errors.New("destination has neither ref nor uri")
 }
 
 // resolveDeadLetter resolves a delivery spec's dead-letter sink, if any.
-func (r *runtime) resolveDeadLetter(d *eventingduckv1.DeliverySpec) (*destination, error) {
+func (r *runtime) resolveDeadLetter(d *eventingduckv1.DeliverySpec) (*duckv1.Addressable, error) {
 	if d == nil || d.DeadLetterSink == nil {
 		return nil, nil
 	}
@@ -583,8 +592,11 @@ func (r *runtime) resolveDeadLetter(d *eventingduckv1.DeliverySpec) (*destinatio
 }
 
 func (r *runtime) startDispatchers(ctx context.Context) error {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}}
-	send := &sender{client: client, log: r.log}
+	flags, err := manifest.ReleaseFeatures()
+	if err != nil {
+		return err
+	}
+	send := newSender(r.log)
 	r.sender = send
 	for _, t := range r.set.Triggers {
 		b, ok := r.brokers[t.Namespace+"/"+t.Spec.Broker]
@@ -607,15 +619,11 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
-		p, err := newPolicy(delivery, deadLetter, knativeRetryable)
+		p, err := newPolicy(delivery, deadLetter, nil, flags)
 		if err != nil {
 			return fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
-		filter := map[string]string{}
-		if t.Spec.Filter != nil {
-			filter = t.Spec.Filter.Attributes
-		}
-		tr := &trigger{name: t.Name, filter: filter, subscriber: subscriber, policy: p, broker: b, sender: send}
+		tr := &trigger{name: t.Name, filter: triggerFilter(t.Spec), subscriber: subscriber, policy: p, broker: b, sender: send}
 		r.triggers = append(r.triggers, tr)
 		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, r.log, tr.handle))
 	}
@@ -628,7 +636,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("kafka source %s: %w", ks.Metadata.Name, err)
 		}
-		p, err := newPolicy(ks.Spec.Delivery, deadLetter, knativeRetryable)
+		p, err := newPolicy(ks.Spec.Delivery, deadLetter, nil, flags)
 		if err != nil {
 			return err
 		}
@@ -645,7 +653,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("rabbitmq source %s: %w", rs.Metadata.Name, err)
 		}
-		p, err := newPolicy(rs.Spec.Delivery, nil, rabbitRetryable)
+		p, err := newPolicy(rs.Spec.Delivery, nil, rabbitCheckRetry, flags)
 		if err != nil {
 			return err
 		}

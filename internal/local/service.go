@@ -301,6 +301,7 @@ func (s *service) run() (*process, time.Duration, error) {
 		transport.Protocols = &protocols
 	}
 	p.proxy.Transport = transport
+	p.proxy.BufferPool = proxyBuffers
 	p.proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		// The process went away mid-request (killed, crashed): 503 lets
 		// every sender retry.
@@ -308,6 +309,15 @@ func (s *service) run() (*process, time.Duration, error) {
 	}
 	return p, took, nil
 }
+
+// proxyBuffers are the replicas' proxies' copy buffers: without a pool,
+// httputil.ReverseProxy allocates 32 KiB per response.
+var proxyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
+func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
 
 // waitReady polls the function's readiness, as Knative's probes do.
 func (s *service) waitReady(p *process) error {

@@ -156,7 +156,7 @@ func knative[T any, PT interface {
 		}
 		// The API server's order: Knative's defaulting webhook, then the
 		// schema, then Knative's validating webhook.
-		ctx = knativeContext(ctx)
+		ctx = knativeContext(ctx, c.Features)
 		obj.SetDefaults(ctx)
 		defaulted, err := json.Marshal(obj)
 		if err != nil {
@@ -196,9 +196,10 @@ func knativeErrors(fe *apis.FieldError) field.ErrorList {
 	return errs
 }
 
-// knativeContext is a create, with the release's default feature flags.
-func knativeContext(ctx context.Context) context.Context {
-	return apis.WithinCreate(feature.ToContext(ctx, feature.FromContextOrDefaults(ctx)))
+// knativeContext is a create, with the release's feature flags (its
+// features.yaml, which clima dev honours too).
+func knativeContext(ctx context.Context, flags feature.Flags) context.Context {
+	return apis.WithinCreate(feature.ToContext(ctx, flags))
 }
 
 // rabbit decodes into the operator's Go type, runs its CRD schema (which
@@ -264,12 +265,12 @@ func strimziKind[T any]() func(context.Context, *Checker, string, []byte) field.
 // (control-plane/pkg/apis/sources/v1/kafka_validation.go, KafkaSourceSpec.
 // Validate, and kafka_defaults.go) to clima's type of the object: that
 // module is not served here.
-func kafkaSource(ctx context.Context, _ *Checker, _ string, doc []byte) field.ErrorList {
+func kafkaSource(ctx context.Context, c *Checker, _ string, doc []byte) field.ErrorList {
 	var ks manifest.KafkaSource
 	if errs := strictInto(withoutTypeMeta(doc), &ks, nil); len(errs) > 0 {
 		return errs
 	}
-	ctx = knativeContext(ctx)
+	ctx = knativeContext(ctx, c.Features)
 	spec := field.NewPath("spec")
 	var errs field.ErrorList
 	if len(ks.Spec.Topics) == 0 {

@@ -25,8 +25,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"knative.dev/eventing/pkg/apis/feature"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/clima-dev/clima/internal/manifest"
 )
 
 // Modules whose files the checks read (CRDs, Go constants), at the
@@ -51,9 +54,11 @@ type Result struct {
 
 // Checker holds the owners' schemas.
 type Checker struct {
-	crds    map[string]*crdSchema
-	enums   map[string][]string // Strimzi's enum types → their constants
-	Modules map[string]Module
+	crds  map[string]*crdSchema
+	enums map[string][]string // Strimzi's enum types → their constants
+	// Features are the Eventing release's feature flags (features.yaml).
+	Features feature.Flags
+	Modules  map[string]Module
 }
 
 // Module is a required module: its version and where its files are.
@@ -92,7 +97,11 @@ func New() (*Checker, error) {
 			return nil, err
 		}
 	}
-	return &Checker{crds: crds, enums: enums, Modules: mods}, nil
+	features, err := manifest.ReleaseFeatures()
+	if err != nil {
+		return nil, err
+	}
+	return &Checker{crds: crds, enums: enums, Features: features, Modules: mods}, nil
 }
 
 // modules asks the go command where the required modules are.
