@@ -293,3 +293,16 @@ func (p *loadProbe) scrape(now time.Time) metrics.Stat {
 	p.integral, p.requests, p.lastScraped = 0, 0, now
 	return st
 }
+
+// autoscalerConfig is Knative's config-autoscaler with the runtime's
+// settings: -scale-to-zero-after is its scale-to-zero grace period.
+func (r *runtime) autoscalerConfig() (*autoscalerconfig.Config, error) {
+	data := map[string]string{}
+	for k, v := range r.opts.Autoscaler {
+		data[k] = v
+	}
+	if r.opts.Idle > 0 {
+		data["scale-to-zero-grace-period"] = r.opts.Idle.String()
+	}
+	return AutoscalerConfig(data)
+}

@@ -14,13 +14,13 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/segmentio/kafka-go"
-
-	"github.com/clima-dev/clima/internal/manifest"
 	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/clima-dev/clima/internal/manifest"
 )
 
 func TestRabbitCheckRetry(t *testing.T) {

@@ -1,0 +1,113 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/segmentio/kafka-go"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+)
+
+// broker is a Knative Broker with the Kafka broker's semantics: an event is
+// answered 202 once it is appended to the Broker's topic, and each Trigger
+// is a consumer group of that topic.
+type broker struct {
+	namespace, name string
+	address         duckv1.Addressable // its ingress
+	topic           string
+	writer          *kafka.Writer
+	log             *slog.Logger
+}
+
+func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    256, // kafka-go allocates this many records per batch
+		BatchBytes:   MaxEventBytes,
+		BatchTimeout: time.Millisecond,
+		MaxAttempts:  5,
+	}
+}
+
+// MaxEventBytes bounds an event at the ingress, and so a record of the
+// Broker's topic: a 10,000-report batch and its validated reply fit. In a
+// cluster, scripts/kafka-broker-limits.sh and kafka-source/kafka.yaml raise
+// the Kafka broker's limits to the same (a test holds them equal).
+const MaxEventBytes = 16 << 20
+
+func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "the broker ingress takes POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxEventBytes)
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
+		return
+	}
+	if err := b.append(r.Context(), e); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// append writes an event to the Broker's topic, keyed by its id, in binary
+// mode (attributes in ce_ headers, the data as it came), so that any data a
+// valid event carries, JSON or not, passes through untouched.
+func (b *broker) append(ctx context.Context, e *event.Event) error {
+	if err := b.writer.WriteMessages(ctx, eventRecord(e)); err != nil {
+		return fmt.Errorf("appending to %s: %w", b.topic, err)
+	}
+	return nil
+}
+
+// eventRecord is a CloudEvent as a binary-mode Kafka record.
+func eventRecord(e *event.Event) kafka.Message {
+	headers := []kafka.Header{
+		{Key: "ce_specversion", Value: []byte(e.SpecVersion())},
+		{Key: "ce_id", Value: []byte(e.ID())},
+		{Key: "ce_source", Value: []byte(e.Source())},
+		{Key: "ce_type", Value: []byte(e.Type())},
+	}
+	add := func(key, value string) {
+		if value != "" {
+			headers = append(headers, kafka.Header{Key: key, Value: []byte(value)})
+		}
+	}
+	add("content-type", e.DataContentType())
+	add("ce_subject", e.Subject())
+	add("ce_dataschema", e.DataSchema())
+	if !e.Time().IsZero() {
+		add("ce_time", e.Time().UTC().Format(time.RFC3339Nano))
+	}
+	for name, value := range e.Extensions() {
+		if text, err := types.Format(value); err == nil {
+			add("ce_"+name, text)
+		}
+	}
+	return kafka.Message{Key: []byte(e.ID()), Value: e.Data(), Headers: headers}
+}
+
+func writeError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": message})
+}

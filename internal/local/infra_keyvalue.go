@@ -1,0 +1,183 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// keyValue is a Redis or Valkey server: found at a URL, or started here
+// and restarted whenever it exits, as its StatefulSet would restart it.
+type keyValue struct {
+	name     string // the StatefulSet it stands in for
+	addr     string
+	password string
+	binary   string
+	args     []string
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	closing bool
+}
+
+// URL is the server's address with its password, for clients and clima stats.
+func (kv *keyValue) URL() string {
+	u := url.URL{Scheme: "redis", Host: kv.addr}
+	if kv.password != "" {
+		u.User = url.UserPassword("", kv.password)
+	}
+	return u.String()
+}
+
+// startKeyValue uses the server at rawURL, or starts one for the StatefulSet
+// name: valkey-server for "valkey" when installed, redis-server otherwise,
+// with append-only persistence under dir and a random password.
+func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logger) (*keyValue, error) {
+	kv := &keyValue{name: name}
+	if rawURL != "" {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("%s URL: %w", name, err)
+		}
+		kv.addr = u.Host
+		kv.password, _ = u.User.Password()
+		return kv, pingKeyValue(ctx, kv)
+	}
+	kv.binary = "redis-server"
+	if name == "valkey" {
+		if _, err := exec.LookPath("valkey-server"); err == nil {
+			kv.binary = "valkey-server"
+		}
+	}
+	path, err := exec.LookPath(kv.binary)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not installed: run `make deps` (or apt-get install redis-server), or set %s_URL", kv.binary, strings.ToUpper(name))
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, name)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
+	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
+	kv.password = randomHex(16)
+	kv.binary, kv.log = path, log
+	// appendfsync always: a report the consumer was told is stored survives
+	// a kill of the server.
+	kv.args = []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
+		"--requirepass", kv.password, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(data, "server.log")}
+	if err := kv.start(); err != nil {
+		return nil, err
+	}
+	if err := pingKeyValue(ctx, kv); err != nil {
+		kv.close()
+		return nil, err
+	}
+	log.Info("started "+filepath.Base(path), "stands_in_for", name, "addr", kv.addr, "data", data)
+	return kv, nil
+}
+
+// start runs the server and restarts it when it exits unasked.
+func (kv *keyValue) start() error {
+	cmd := exec.Command(kv.binary, kv.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", kv.binary, err)
+	}
+	exited := make(chan struct{})
+	kv.mu.Lock()
+	kv.cmd, kv.exited = cmd, exited
+	kv.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+		kv.mu.Lock()
+		closing := kv.closing
+		kv.mu.Unlock()
+		if closing {
+			return
+		}
+		kv.log.Warn("store server exited; restarting it", "stands_in_for", kv.name, "state", cmd.ProcessState.String())
+		time.Sleep(100 * time.Millisecond)
+		if err := kv.start(); err != nil {
+			kv.log.Error("restarting store server", "stands_in_for", kv.name, "error", err)
+		}
+	}()
+	return nil
+}
+
+// pid is the running server's process id, 0 when it was not started here.
+func (kv *keyValue) pid() int {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if kv.cmd == nil || kv.cmd.Process == nil {
+		return 0
+	}
+	return kv.cmd.Process.Pid
+}
+
+func pingKeyValue(ctx context.Context, kv *keyValue) error {
+	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
+	defer client.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := client.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s at %s does not answer: %w", kv.name, kv.addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (kv *keyValue) close() {
+	kv.mu.Lock()
+	kv.closing = true
+	cmd, exited := kv.cmd, kv.exited
+	kv.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// redact hides the password of a URL.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

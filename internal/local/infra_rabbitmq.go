@@ -1,0 +1,147 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// rabbitInfra is the RabbitMQ server: the one at RABBITMQ_URL or on
+// 127.0.0.1:5672, started when it is installed and not running.
+type rabbitInfra struct {
+	url     string
+	started bool // by this runtime, so it stops it too
+}
+
+func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitInfra, error) {
+	r := &rabbitInfra{url: rawURL}
+	if r.url == "" {
+		r.url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	if dialRabbit(r.url) == nil {
+		return r, nil
+	}
+	server, err := exec.LookPath("rabbitmq-server")
+	if err != nil {
+		if _, statErr := os.Stat("/usr/sbin/rabbitmq-server"); statErr != nil {
+			return nil, fmt.Errorf("RabbitMQ at %s does not answer and rabbitmq-server is not installed: run `make deps` or set RABBITMQ_URL", redact(r.url))
+		}
+		server = "/usr/sbin/rabbitmq-server"
+	}
+	log.Info("starting RabbitMQ", "server", server)
+	if out, err := exec.CommandContext(ctx, server, "-detached").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("starting RabbitMQ: %v: %s", err, out)
+	}
+	r.started = true
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		err := dialRabbit(r.url)
+		if err == nil {
+			return r, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("RabbitMQ did not answer within 90s: %w", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func dialRabbit(rawURL string) error {
+	conn, err := amqp.DialConfig(rawURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func (r *rabbitInfra) close(log *slog.Logger) {
+	if !r.started {
+		return
+	}
+	ctl := "rabbitmqctl"
+	if _, err := exec.LookPath(ctl); err != nil {
+		ctl = "/usr/sbin/rabbitmqctl"
+	}
+	if out, err := exec.Command(ctl, "stop").CombinedOutput(); err != nil {
+		log.Error("stopping RabbitMQ", "error", err, "output", string(out))
+		return
+	}
+	log.Info("stopped RabbitMQ")
+}
+
+// declareTopology declares the queues, exchanges and bindings of
+// rabbit-source/, as the Messaging Topology Operator does, with prefix
+// before every name (so that runtimes sharing a server do not mix). It
+// answers how many messages each queue already holds, ready for delivery.
+func declareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, error) {
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range set.Exchanges {
+		if err := ch.ExchangeDeclare(prefix+e.Spec.Name, e.Spec.Type, e.Spec.Durable, false, false, false, nil); err != nil {
+			return nil, fmt.Errorf("declaring exchange %s: %w", e.Spec.Name, err)
+		}
+	}
+	ready := map[string]int{}
+	for _, q := range set.Queues {
+		args := amqp.Table{}
+		for k, v := range q.Spec.Arguments {
+			if s, ok := v.(string); ok && (k == "x-dead-letter-exchange" || k == "x-dead-letter-routing-key") {
+				v = prefix + s
+			}
+			args[k] = v
+		}
+		if q.Spec.Type != "" {
+			args["x-queue-type"] = q.Spec.Type
+		}
+		queue, err := ch.QueueDeclare(prefix+q.Spec.Name, q.Spec.Durable, false, false, false, args)
+		if err != nil {
+			return nil, fmt.Errorf("declaring queue %s (delete it if it was declared with other arguments, or start with -fresh): %w", prefix+q.Spec.Name, err)
+		}
+		ready[queue.Name] = queue.Messages
+	}
+	for _, b := range set.Bindings {
+		if err := ch.QueueBind(prefix+b.Spec.Destination, prefix+b.Spec.RoutingKey, prefix+b.Spec.Source, false, nil); err != nil {
+			return nil, fmt.Errorf("binding %s: %w", b.Metadata.Name, err)
+		}
+	}
+	return ready, nil
+}
+
+// deleteTopology deletes what declareTopology declares, with what the
+// queues hold (-fresh).
+func deleteTopology(rawURL, prefix string, set *manifest.Set) error {
+	conn, err := amqp.Dial(rawURL)
+	if err != nil {
+		return fmt.Errorf("connecting to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	for _, q := range set.Queues {
+		if _, err := ch.QueueDelete(prefix+q.Spec.Name, false, false, false); err != nil {
+			return fmt.Errorf("deleting queue %s: %w", prefix+q.Spec.Name, err)
+		}
+	}
+	for _, e := range set.Exchanges {
+		if err := ch.ExchangeDelete(prefix+e.Spec.Name, false, false); err != nil {
+			return fmt.Errorf("deleting exchange %s: %w", prefix+e.Spec.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package local
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Endpoints is what endpoints.json holds: where everything listens.
+type Endpoints struct {
+	Broker   string            `json:"broker"`
+	Services map[string]string `json:"services"`
+	Redis    string            `json:"redis"`
+	Valkey   string            `json:"valkey"`
+	RabbitMQ string            `json:"rabbitmq"`
+	Kafka    string            `json:"kafka"`
+	Status   string            `json:"status"`
+	// Dashboard is the page that shows grafana/dashboard.json live.
+	Dashboard string `json:"dashboard"`
+}
+
+// EndpointsFile is the name of the endpoints file in the state folder.
+const EndpointsFile = "endpoints.json"
+
+// Status is what GET /status answers.
+type Status struct {
+	Services    map[string]ServiceStatus    `json:"services"`
+	Dispatchers map[string]DispatcherStatus `json:"dispatchers"`
+	// Servers are the PIDs of the servers the runtime started.
+	Servers map[string]int `json:"servers"`
+	// RuntimePID is clima dev's own: the broker, the dispatchers, Kafka.
+	RuntimePID int `json:"runtime_pid"`
+}
+
+// PIDs are the processes the runtime started and runs now: the Services'
+// replicas and the servers.
+func (s Status) PIDs() []int {
+	var pids []int
+	for _, svc := range s.Services {
+		pids = append(pids, svc.PIDs...)
+	}
+	for _, pid := range s.Servers {
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// Faults are the faults the runtime can inject on request (PUT /faults).
+type Faults struct {
+	// DuplicateDeliveries makes every dispatcher deliver each event twice.
+	DuplicateDeliveries bool `json:"duplicate_deliveries"`
+}
+
+func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
+	var f Faults
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<10)).Decode(&f); err != nil {
+		writeError(w, http.StatusBadRequest, "want {\"duplicate_deliveries\": true|false}")
+		return
+	}
+	r.sender.duplicate.Store(f.DuplicateDeliveries)
+	r.log.Warn("faults set", "duplicate_deliveries", f.DuplicateDeliveries)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(f)
+}
+
+// serveAutoscaling answers every Service's autoscaler decisions so far.
+func (r *runtime) serveAutoscaling(w http.ResponseWriter, _ *http.Request) {
+	decisions := map[string][]Decision{}
+	for name, s := range r.services {
+		decisions[name] = s.scaler.history()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(decisions)
+}
+
+func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(r.status())
+}
+
+func (r *runtime) status() Status {
+	st := Status{Services: map[string]ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}, RuntimePID: os.Getpid()}
+	for name, s := range r.services {
+		st.Services[name] = s.status()
+	}
+	for _, t := range r.triggers {
+		st.Dispatchers["trigger/"+t.name] = t.status()
+	}
+	for _, s := range r.kSources {
+		st.Dispatchers["kafkasource/"+s.name] = s.status()
+	}
+	for _, s := range r.rSources {
+		st.Dispatchers["rabbitmqsource/"+s.name] = s.status()
+	}
+	for name, kv := range r.stores {
+		if pid := kv.pid(); pid != 0 {
+			st.Servers[name] = pid
+		}
+	}
+	return st
+}
+
+func (r *runtime) writeEndpoints() error {
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.url, Kafka: strings.Join(r.kafka.brokers, ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
+	for _, b := range r.brokers {
+		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
+	}
+	for name, s := range r.services {
+		e.Services[name] = s.url
+	}
+	if kv, ok := r.stores["redis"]; ok {
+		e.Redis = kv.URL()
+	}
+	if kv, ok := r.stores["valkey"]; ok {
+		e.Valkey = kv.URL()
+	}
+	names := make([]string, 0, len(e.Services))
+	for n := range e.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Printf("clima dev is running\n  broker ingress  %s\n", e.Broker)
+	for _, n := range names {
+		fmt.Printf("  %-15s %s\n", n, e.Services[n])
+	}
+	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
+		redact(e.Redis), redact(e.Valkey), redact(e.RabbitMQ), e.Kafka, e.Status)
+	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
+	if len(r.recovered) > 0 {
+		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")
+		for _, line := range r.recovered {
+			fmt.Printf("  %s\n", line)
+		}
+	}
+	// Written last: a client that finds the file finds everything running.
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.opts.StateDir, EndpointsFile)
+	if err := os.WriteFile(path+".tmp", append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(path+".tmp", path); err != nil { // whole or not at all
+		return err
+	}
+	fmt.Printf("endpoints written to %s; Ctrl-C stops everything\n", filepath.Join(r.opts.StateDir, EndpointsFile))
+	return nil
+}

@@ -1,0 +1,78 @@
+package local
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// loadManifests reads the repository's manifests, as clima dev does.
+func loadManifests(t *testing.T) *manifest.Set {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := manifest.Load(root, manifest.Dirs...)
+	if err != nil {
+		t.Fatalf("loading the manifests: %v", err)
+	}
+	return set
+}
+
+// TestServiceEnv: each Service's environment here is its manifest's with
+// every cluster name rewritten to where the same thing listens locally,
+// Secrets resolved to the local servers' credentials, RabbitMQ names
+// prefixed, and Knative's own variables.
+func TestServiceEnv(t *testing.T) {
+	set := loadManifests(t)
+	local := here{
+		services: map[string]string{}, stores: map[string]string{"redis": "127.0.0.1:7001", "valkey": "127.0.0.1:7002"},
+		kafka: []string{"127.0.0.1:9001"}, rabbit: "amqp://dev:devpass@127.0.0.1:5672/", broker: "http://127.0.0.1:8080",
+	}
+	for i, s := range set.Services {
+		local.services[s.Name] = "http://127.0.0.1:" + []string{"6001", "6002", "6003", "6004", "6005", "6006", "6007"}[i]
+	}
+	rewrite := clusterRewriter(set, local)
+	secrets := localSecrets(set, map[string]string{"redis": "redis-pw", "valkey": "valkey-pw"}, local.rabbit)
+	for _, tc := range []struct {
+		service, prefix string
+		want            []string
+	}{
+		{"ingest", "", []string{"K_SERVICE=ingest", "K_REVISION=ingest-00001", "K_SINK=http://127.0.0.1:8080/clima/default", "GOMAXPROCS=1"}},
+		{"publisher", "", []string{"KAFKA_WRITER_ADDR=" + strings.TrimPrefix(local.services["kafka-writer"], "http://"),
+			"RABBIT_WRITER_ADDR=" + strings.TrimPrefix(local.services["rabbit-writer"], "http://")}},
+		{"kafka-writer", "", []string{"KAFKA_BROKERS=127.0.0.1:9001", "KAFKA_TOPIC=clima-topic"}},
+		{"rabbit-writer", "", []string{"RABBITMQ_URL=amqp://127.0.0.1:5672/", "RABBITMQ_USERNAME=dev", "RABBITMQ_PASSWORD=devpass", "RABBITMQ_QUEUE=clima-queue"}},
+		{"rabbit-writer", "t1-", []string{"RABBITMQ_QUEUE=t1-clima-queue", "RABBITMQ_ROUTING_KEY=t1-clima-queue"}},
+		{"kafka-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7001", "STORE_PASSWORD=redis-pw"}},
+		{"rabbit-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7002", "STORE_PASSWORD=valkey-pw"}},
+	} {
+		t.Run(tc.service+"/"+tc.prefix, func(t *testing.T) {
+			env, err := serviceEnv(set.Service(tc.service), set, rewrite, secrets, tc.prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.want {
+				if !slices.Contains(env, want) {
+					t.Errorf("no %s in %v", want, env)
+				}
+			}
+			for _, kv := range env {
+				if strings.Contains(kv, ".svc") {
+					t.Errorf("%s still names a cluster host", kv)
+				}
+			}
+		})
+	}
+
+	t.Run("a Secret key with no local value is an error", func(t *testing.T) {
+		if _, err := serviceEnv(set.Service("kafka-consumer"), set, rewrite, map[string]string{}, ""); err == nil ||
+			!strings.Contains(err.Error(), "no local value for Secret key clima-redis/password") {
+			t.Fatalf("error %v, want the missing Secret key named", err)
+		}
+	})
+}

@@ -1,0 +1,155 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clima-dev/clima/internal/serving"
+)
+
+// process is one running replica of a function.
+type process struct {
+	cmd       *exec.Cmd
+	addr      string
+	debugAddr string // where it serves profiles, if it does
+	proxy     *httputil.ReverseProxy
+	exited    chan struct{}
+	inFlight  int // guarded by the service's mu
+}
+
+func (s *service) run() (*process, time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	logFile, err := os.OpenFile(fmt.Sprintf("%s/%s.log", s.dir, s.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(s.binary)
+	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port))
+	var debugAddr string
+	if s.debug {
+		debugPort, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		debugAddr = "127.0.0.1:" + strconv.Itoa(debugPort)
+		cmd.Env = append(cmd.Env, "DEBUG_ADDR="+debugAddr)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// The process dies with clima dev, however clima dev ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("starting %s: %w", s.name, err)
+	}
+	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	if err := s.waitReady(p); err != nil {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		return nil, 0, err
+	}
+	took := time.Since(start)
+	target, _ := url.Parse("http://" + p.addr)
+	p.proxy = httputil.NewSingleHostReverseProxy(target)
+	p.proxy.FlushInterval = -1
+	// Idle connections to the process close soon, so that an idle process
+	// holds no connection goroutines (and scales to zero with none open).
+	transport := &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 5 * time.Second}
+	if s.grpc {
+		var protocols http.Protocols
+		protocols.SetUnencryptedHTTP2(true)
+		transport.Protocols = &protocols
+	}
+	p.proxy.Transport = transport
+	p.proxy.BufferPool = proxyBuffers
+	p.proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		// The process went away mid-request (killed, crashed): 503 lets
+		// every sender retry.
+		http.Error(w, s.name+": "+err.Error(), http.StatusServiceUnavailable)
+	}
+	return p, took, nil
+}
+
+// proxyBuffers are the replicas' proxies' copy buffers: without a pool,
+// httputil.ReverseProxy allocates 32 KiB per response.
+var proxyBuffers = &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte { return *b.pool.Get().(*[]byte) }
+
+func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
+
+// waitReady polls the function's readiness, as Knative's probes do.
+func (s *service) waitReady(p *process) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := serving.Probe(ctx, p.addr, s.grpc)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before it was ready (see %s/%s.log)", s.name, s.dir, s.name)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 30s: %w", s.name, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// watch forgets a replica that exits on its own (a crash, a kill); the
+// autoscaler's next decision replaces it, and a request that finds no
+// replica starts one.
+func (s *service) watch(p *process) {
+	<-p.exited
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, q := range s.ready {
+		if q == p {
+			s.ready = append(s.ready[:i:i], s.ready[i+1:]...)
+			s.exits++
+			s.log.Warn("process exited", "pid", p.cmd.Process.Pid, "state", p.cmd.ProcessState.String())
+			s.cond.Broadcast()
+			return
+		}
+	}
+}
+
+// stopProcess asks a process to drain and exit, and kills it after 30 s.
+func stopProcess(p *process) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
