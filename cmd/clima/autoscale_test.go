@@ -12,17 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.uber.org/zap"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/serving/pkg/apis/autoscaling"
-	autoscalingv1alpha1 "knative.dev/serving/pkg/apis/autoscaling/v1alpha1"
-	asconfig "knative.dev/serving/pkg/autoscaler/config"
-	"knative.dev/serving/pkg/autoscaler/metrics"
-	"knative.dev/serving/pkg/autoscaler/scaling"
-	kparesources "knative.dev/serving/pkg/reconciler/autoscaling/kpa/resources"
 
 	"github.com/clima-dev/clima/internal/bench"
 	"github.com/clima-dev/clima/internal/local"
@@ -118,7 +108,24 @@ func TestAutoscaling(t *testing.T) {
 			t.Errorf("%s: %d replicas ready, max-scale is %d", s.Name, peak[s.Name], maxScale)
 		}
 	}
-	replayKPA(t, svc.Namespace, svc.Name, svc.Spec.Template.Annotations, decisions["ingest"])
+	// Knative's KPA, fed what clima dev recorded tick by tick, decides
+	// exactly what clima dev decided.
+	if len(decisions["ingest"]) < 10 {
+		t.Fatalf("only %d decisions recorded", len(decisions["ingest"]))
+	}
+	settings, err := keyValues(autoscalerSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings["scale-to-zero-grace-period"] = idle.String()
+	cfg, err := local.AutoscalerConfig(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range local.ReplayKPA(svc, cfg, decisions["ingest"]) {
+		t.Error(m)
+	}
+	t.Logf("replayed %d ticks of ingest's autoscaler", len(decisions["ingest"]))
 }
 
 func awaitReplicas(t *testing.T, d *devRun, service string, want int, timeout time.Duration) {
@@ -149,65 +156,3 @@ func autoscalingHistory(t *testing.T, d *devRun) map[string][]local.Decision {
 	}
 	return decisions
 }
-
-// replayKPA feeds a fresh KPA (scaling.New, with the Service's annotations
-// over the same config-autoscaler settings) the inputs clima dev recorded,
-// tick by tick, and requires the decisions clima dev recorded.
-func replayKPA(t *testing.T, namespace, name string, annotations map[string]string, recorded []local.Decision) {
-	t.Helper()
-	if len(recorded) < 10 {
-		t.Fatalf("only %d decisions recorded", len(recorded))
-	}
-	settings, err := keyValues(autoscalerSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings["scale-to-zero-grace-period"] = idle.String()
-	cfg, err := asconfig.NewConfigFromMap(settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pa := &autoscalingv1alpha1.PodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name + "-00001", Annotations: map[string]string{autoscaling.ClassAnnotationKey: autoscaling.KPA}},
-		Spec:       autoscalingv1alpha1.PodAutoscalerSpec{Reachability: autoscalingv1alpha1.ReachabilityReachable},
-	}
-	for k, v := range annotations {
-		pa.Annotations[k] = v
-	}
-	spec := kparesources.MakeDecider(pa, cfg).Spec
-	inputs := &replayInputs{}
-	kpa := scaling.New(attribute.NewSet(), noop.NewMeterProvider(), namespace, pa.Name, inputs, inputs, &spec)
-	logger := zap.NewNop().Sugar()
-	mismatches := 0
-	for i, dec := range recorded {
-		inputs.dec = dec
-		got := int32(-1)
-		if res := kpa.Scale(logger, dec.Time); res.ScaleValid {
-			got = res.DesiredPodCount
-		}
-		if got != dec.KPA {
-			mismatches++
-			t.Errorf("tick %d (%s): for stable %.2f, panic %.2f, %d ready the KPA decides %d; clima dev recorded %d",
-				i, dec.Time.Format(time.TimeOnly), dec.Stable, dec.Panic, dec.Ready, got, dec.KPA)
-		}
-	}
-	t.Logf("replayed %d ticks of ingest's autoscaler through scaling.New: %d differ", len(recorded), mismatches)
-}
-
-// replayInputs is what the KPA measured at one recorded tick; a tick
-// without a decision had no data yet.
-type replayInputs struct{ dec local.Decision }
-
-func (r *replayInputs) StableAndPanicConcurrency(types.NamespacedName, time.Time) (float64, float64, error) {
-	if r.dec.KPA < 0 {
-		return 0, 0, metrics.ErrNoData
-	}
-	return r.dec.Stable, r.dec.Panic, nil
-}
-
-func (r *replayInputs) StableAndPanicRPS(key types.NamespacedName, now time.Time) (float64, float64, error) {
-	return r.StableAndPanicConcurrency(key, now)
-}
-
-func (r *replayInputs) ReadyCount() (int, error)    { return r.dec.Ready, nil }
-func (r *replayInputs) NotReadyCount() (int, error) { return 0, nil }

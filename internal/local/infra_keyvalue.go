@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/launch"
 )
 
 // keyValue is a Redis or Valkey server: found at a URL, or started here
@@ -58,17 +60,11 @@ func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logg
 		kv.password, _ = u.User.Password()
 		return kv, pingKeyValue(ctx, kv)
 	}
-	kv.binary = "redis-server"
-	if name == "valkey" {
-		if _, err := exec.LookPath("valkey-server"); err == nil {
-			kv.binary = "valkey-server"
-		}
-	}
-	path, err := exec.LookPath(kv.binary)
+	path, err := launch.KeyValueBinary(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not installed: run `make deps` (or apt-get install redis-server), or set %s_URL", kv.binary, strings.ToUpper(name))
+		return nil, fmt.Errorf("%w, or set %s_URL", err, strings.ToUpper(name))
 	}
-	port, err := freePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -79,11 +75,7 @@ func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logg
 	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
 	kv.password = randomHex(16)
 	kv.binary, kv.log = path, log
-	// appendfsync always: a report the consumer was told is stored survives
-	// a kill of the server.
-	kv.args = []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data,
-		"--requirepass", kv.password, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-		"--daemonize", "no", "--logfile", filepath.Join(data, "server.log")}
+	kv.args = launch.KeyValueArgs(port, data, kv.password)
 	if err := kv.start(); err != nil {
 		return nil, err
 	}

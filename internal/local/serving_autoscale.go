@@ -306,3 +306,44 @@ func (r *runtime) autoscalerConfig() (*autoscalerconfig.Config, error) {
 	}
 	return AutoscalerConfig(data)
 }
+
+// ReplayKPA feeds a fresh KPA of Service s — built from the PodAutoscaler
+// clima dev builds, over cfg — the inputs of each recorded tick, and returns
+// a line for every tick where it decides other than the recorded KPA did.
+func ReplayKPA(s *servingv1.Service, cfg *autoscalerconfig.Config, recorded []Decision) []string {
+	pa := podAutoscaler(s)
+	spec := kparesources.MakeDecider(pa, cfg).Spec
+	inputs := &replayInputs{}
+	kpa := scaling.New(attribute.NewSet(), noop.NewMeterProvider(), pa.Namespace, pa.Name, inputs, inputs, &spec)
+	var mismatches []string
+	for i, dec := range recorded {
+		inputs.dec = dec
+		got := int32(-1)
+		if res := kpa.Scale(noLog, dec.Time); res.ScaleValid {
+			got = res.DesiredPodCount
+		}
+		if got != dec.KPA {
+			mismatches = append(mismatches, fmt.Sprintf("tick %d (%s): for stable %.2f, panic %.2f, %d ready the KPA decides %d; recorded %d",
+				i, dec.Time.Format(time.TimeOnly), dec.Stable, dec.Panic, dec.Ready, got, dec.KPA))
+		}
+	}
+	return mismatches
+}
+
+// replayInputs is what the KPA measured at one recorded tick; a tick
+// without a decision had no data yet.
+type replayInputs struct{ dec Decision }
+
+func (r *replayInputs) StableAndPanicConcurrency(types.NamespacedName, time.Time) (float64, float64, error) {
+	if r.dec.KPA < 0 {
+		return 0, 0, metrics.ErrNoData
+	}
+	return r.dec.Stable, r.dec.Panic, nil
+}
+
+func (r *replayInputs) StableAndPanicRPS(key types.NamespacedName, now time.Time) (float64, float64, error) {
+	return r.StableAndPanicConcurrency(key, now)
+}
+
+func (r *replayInputs) ReadyCount() (int, error)    { return r.dec.Ready, nil }
+func (r *replayInputs) NotReadyCount() (int, error) { return 0, nil }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,5 +111,32 @@ func TestScaleBounds(t *testing.T) {
 	}
 	if !panicked {
 		t.Errorf("500 in flight for 1 replica never put the KPA in panic mode: %+v", capped.seen)
+	}
+}
+
+// TestReplayKPA replays a recorded run of ingest's autoscaler through a
+// fresh KPA built from ingest's manifest: a recording the KPA agrees with
+// replays clean, and a tick recorded with another decision is named.
+func TestReplayKPA(t *testing.T) {
+	ingest := loadManifests(t).Service("ingest")
+	cfg, err := AutoscalerConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ingest's target: 100 in flight × 70 % utilisation = 70 per replica.
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	recorded := []Decision{
+		{Time: t0, KPA: -1},
+		{Time: t0.Add(2 * time.Second), Stable: 140, Panic: 140, Ready: 1, KPA: 2},
+		{Time: t0.Add(4 * time.Second), Stable: 150, Panic: 350, Ready: 2, KPA: 5},
+		{Time: t0.Add(6 * time.Second), Stable: 200, Panic: 420, Ready: 5, KPA: 6},
+	}
+	if m := ReplayKPA(ingest, cfg, recorded); len(m) != 0 {
+		t.Fatalf("a recording the KPA agrees with: %v", m)
+	}
+	recorded[2].KPA = 3
+	m := ReplayKPA(ingest, cfg, recorded)
+	if len(m) != 1 || !strings.Contains(m[0], "tick 2 (00:00:04): for stable 150.00, panic 350.00, 2 ready the KPA decides 5; recorded 3") {
+		t.Fatalf("mismatches %q, want tick 2 named", m)
 	}
 }

@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/serving"
 )
 
@@ -28,7 +28,7 @@ type process struct {
 }
 
 func (s *service) run() (*process, time.Duration, error) {
-	port, err := freePort()
+	port, err := launch.FreePort()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -41,7 +41,7 @@ func (s *service) run() (*process, time.Duration, error) {
 	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port))
 	var debugAddr string
 	if s.debug {
-		debugPort, err := freePort()
+		debugPort, err := launch.FreePort()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -143,13 +143,4 @@ func stopProcess(p *process) {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/launch"
 )
 
 // Redis is a redis-server process owned by one test.
@@ -35,29 +37,25 @@ func (r *Redis) URL() string { return "redis://" + r.Addr }
 // the test ends.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	return startKeyValue(t, "redis-server")
+	return startKeyValue(t, "redis")
 }
 
 // StartValkey starts a valkey-server, or a redis-server standing in for it
 // when Valkey is not installed.
 func StartValkey(t testing.TB) *Redis {
 	t.Helper()
-	if _, err := exec.LookPath("valkey-server"); err == nil {
-		return startKeyValue(t, "valkey-server")
-	}
-	return startKeyValue(t, "redis-server")
+	return startKeyValue(t, "valkey")
 }
 
-func startKeyValue(t testing.TB, binary string) *Redis {
+func startKeyValue(t testing.TB, store string) *Redis {
 	t.Helper()
-	path, err := exec.LookPath(binary)
+	path, err := launch.KeyValueBinary(store)
 	if err != nil {
-		t.Fatalf("%s is not installed: run `make test` (it installs it) or `apt-get install redis-server`", binary)
+		t.Fatalf("%v (make test installs it)", err)
 	}
-	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))), Password: "test-" + strconv.Itoa(os.Getpid()), binary: path, dir: t.TempDir()}
-	_, port, _ := net.SplitHostPort(r.Addr)
-	r.args = []string{"--bind", "127.0.0.1", "--port", port, "--dir", r.dir, "--requirepass", r.Password,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--logfile", filepath.Join(r.dir, "server.log")}
+	port := FreePort(t)
+	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: "test-" + strconv.Itoa(os.Getpid()), binary: path, dir: t.TempDir()}
+	r.args = launch.KeyValueArgs(port, r.dir, r.Password)
 	r.Start(t)
 	t.Cleanup(func() { r.Stop(t) })
 	return r
@@ -100,12 +98,11 @@ func (r *Redis) Client(t testing.TB) *redis.Client {
 // FreePort returns a TCP port on 127.0.0.1 that nothing listens on.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := launch.FreePort()
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // Eventually polls cond until it returns nil, and fails the test with the

@@ -1,0 +1,47 @@
+// Package launch is what clima dev and the tests share to start servers of
+// their own on this machine: a free port, and which Redis or Valkey binary
+// with which command line.
+package launch
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+)
+
+// KeyValueBinary is the server that stands in for store ("redis" or "valkey"):
+// valkey-server for Valkey when it is installed, else redis-server.
+func KeyValueBinary(store string) (string, error) {
+	if store == "valkey" {
+		if path, err := exec.LookPath("valkey-server"); err == nil {
+			return path, nil
+		}
+	}
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("redis-server is not installed: run `make deps` (or apt-get install redis-server)")
+	}
+	return path, nil
+}
+
+// KeyValueArgs is the command line of a server on 127.0.0.1:port that keeps its
+// data in dir and asks for password: an append-only file fsynced on every
+// write (a report a consumer was told is stored survives a kill of the
+// server), no snapshots, in the foreground, logging to dir/server.log.
+func KeyValueArgs(port int, dir, password string) []string {
+	return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--requirepass", password,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
+		"--logfile", filepath.Join(dir, "server.log")}
+}
+
+// FreePort is a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
