@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 )
 
@@ -173,6 +177,7 @@ func checkBadInput(t *testing.T, d *devRun, want *expected) {
 	}
 	want.dead += int64(accepted)
 	d.awaitStores(t, want, 2*time.Minute) // nothing stored, every accepted bad event dead-lettered
+	checkDeadLetter(t, d, bodies, "unknown weather")
 
 	for name, s := range d.status(t).Services {
 		if s.Exits != exitsBefore[name] {
@@ -188,6 +193,36 @@ func checkBadInput(t *testing.T, d *devRun, want *expected) {
 	}, "ingest's goroutines and memory to return to their level")
 	t.Logf("%d kinds of bad body at /input and at the broker, %d invalid CloudEvents: all refused, %d dead letters, stores unchanged",
 		len(bodies), len(evs), accepted)
+}
+
+// checkDeadLetter finds the dead letter of the bad event that carried the
+// named body and checks what Knative's dispatcher added to it: where it
+// failed, the status, and ingest's answer.
+func checkDeadLetter(t *testing.T, d *devRun, bodies []badBody, name string) {
+	t.Helper()
+	i := slices.IndexFunc(bodies, func(b badBody) bool { return b.name == name })
+	entries, err := client(t, d.endpoints.Redis).XRange(context.Background(), store.KeyDeadStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		var rec struct {
+			Attributes map[string]any `json:"attributes"`
+		}
+		if err := json.Unmarshal([]byte(e.Values["event"].(string)), &rec); err != nil || rec.Attributes["id"] != "bad-"+strconv.Itoa(i) {
+			continue
+		}
+		answer, _ := base64.StdEncoding.DecodeString(fmt.Sprint(rec.Attributes["knativeerrordata"]))
+		if rec.Attributes["knativeerrorcode"] != "400" || !strings.HasPrefix(fmt.Sprint(rec.Attributes["knativeerrordest"]), d.endpoints.Services["ingest"]) ||
+			!strings.Contains(string(answer), `"error":"`) || !strings.Contains(string(answer), "granizo") {
+			t.Fatalf("dead letter of %q: %v (knativeerrordata %q)", name, rec.Attributes, answer)
+		}
+		if reason := e.Values["reason"]; !strings.HasPrefix(fmt.Sprint(reason), events.TypeReported+": 400 from "+d.endpoints.Services["ingest"]) {
+			t.Fatalf("dead letter of %q recorded with reason %q", name, reason)
+		}
+		return
+	}
+	t.Fatalf("no dead letter of %q (bad-%d) among %d", name, i, len(entries))
 }
 
 func checkRefusal(t *testing.T, what string, resp testenv.Response, status int) {
