@@ -79,7 +79,9 @@ func (b *broker) append(ctx context.Context, e *event.Event) error {
 	return nil
 }
 
-// eventRecord is a CloudEvent as a binary-mode Kafka record.
+// eventRecord is a CloudEvent as a binary-mode Kafka record. Written here:
+// sdk-go's Kafka bindings are for Sarama and confluent-kafka-go, not the
+// kafka-go client this runtime uses.
 func eventRecord(e *event.Event) kafka.Message {
 	headers := []kafka.Header{
 		{Key: "ce_specversion", Value: []byte(e.SpecVersion())},

@@ -42,7 +42,10 @@ func (c *counters) status() DispatcherStatus {
 // kafkaLoop consumes topics in a consumer group and hands each record to
 // handle, up to workers at once. An offset is committed once its record and
 // every record before it in the partition are handled, so a stop or a crash
-// redelivers what was in flight and loses nothing.
+// redelivers what was in flight and loses nothing. Written here: kafka-go's
+// Reader commits what it is told, and the unordered dispatch with ordered
+// commits is the Kafka broker's data plane (Java, in eventing-kafka-broker,
+// which is not a Go library).
 type kafkaLoop struct {
 	reader  *kafka.Reader
 	workers int

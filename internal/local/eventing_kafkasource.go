@@ -14,6 +14,8 @@ import (
 )
 
 // kafkaSource delivers the records of its topics as the KafkaSource does.
+// The record → CloudEvent mapping is written here because the KafkaSource's
+// own code (knative.dev/eventing-kafka-broker) is not served as a module.
 type kafkaSource struct {
 	namespace, name string
 	sink            duckv1.Addressable

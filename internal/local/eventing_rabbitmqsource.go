@@ -17,7 +17,9 @@ import (
 // rabbitSource delivers the messages of a queue as the RabbitmqSource does:
 // prefetch 100, parallelism workers, ack after a 2xx, and otherwise, once
 // its retries are spent, a nack without requeue (the queue's dead-letter
-// exchange keeps the message).
+// exchange keeps the message). Written here because the RabbitmqSource's
+// adapter (knative.dev/eventing-rabbitmq) is not served as a module; its
+// deliveries go through kncloudevents all the same.
 type rabbitSource struct {
 	namespace, name string
 	url, queue      string
