@@ -107,7 +107,8 @@ func (s *sender) copies() int {
 //
 // Replies are appended, not posted to the Broker's ingress: the Kafka
 // broker's dispatcher produces a reply straight to the Broker's topic
-// (eventing-kafka-broker, ResponseToKafkaTopicHandler). And the dead letter
+// (eventing-kafka-broker, ResponseToKafkaTopicHandler); only when that
+// fails does the reply go through the Dispatcher to the ingress. And the dead letter
 // is a SendEvent of its own: kncloudevents.Dispatcher can send it within
 // the first SendEvent (WithDeadLetterSink) but then does not tell whether
 // the event was delivered or dead-lettered, which GET /status counts.
@@ -116,9 +117,12 @@ func (s *sender) deliver(ctx context.Context, target duckv1.Addressable, e *even
 	failedAt := target.URL
 	if err == nil && reply != nil {
 		if answer := replyEvent(ctx, info); answer != nil {
-			if err = reply.append(ctx, answer); err != nil {
+			if reply.append(ctx, answer) != nil {
+				// The topic refused it: the reply goes to the Broker's
+				// ingress instead, retried under the DeliverySpec as
+				// Knative's dispatcher retries a reply.
 				failedAt = reply.address.URL
-				info = &kncloudevents.DispatchInfo{ResponseCode: http.StatusServiceUnavailable, ResponseBody: []byte(err.Error())}
+				info, err = s.dispatcher.SendEvent(ctx, *answer, reply.address, kncloudevents.WithRetryConfig(&p.retry))
 			}
 		}
 	}

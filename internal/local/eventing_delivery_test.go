@@ -39,7 +39,7 @@ func TestRabbitCheckRetry(t *testing.T) {
 // releaseFlags are the Eventing release's feature flags.
 func releaseFlags(t *testing.T) feature.Flags {
 	t.Helper()
-	flags, err := manifest.ReleaseFeatures()
+	flags, err := manifest.ReleaseFeatures("")
 	if err != nil {
 		t.Fatalf("the release's feature flags: %v", err)
 	}

@@ -31,7 +31,7 @@ func TestServiceEnv(t *testing.T) {
 	set := loadManifests(t)
 	local := here{
 		services: map[string]string{}, stores: map[string]string{"redis": "127.0.0.1:7001", "valkey": "127.0.0.1:7002"},
-		kafka: []string{"127.0.0.1:9001"}, rabbit: "amqp://dev:devpass@127.0.0.1:5672/", broker: "http://127.0.0.1:8080",
+		kafka: []string{"127.0.0.1:9001"}, rabbit: "amqp://guest:guest@127.0.0.1:5673/", broker: "http://127.0.0.1:8080",
 	}
 	for i, s := range set.Services {
 		local.services[s.Name] = "http://127.0.0.1:" + []string{"6001", "6002", "6003", "6004", "6005", "6006", "6007"}[i]
@@ -46,7 +46,7 @@ func TestServiceEnv(t *testing.T) {
 		{"publisher", "", []string{"KAFKA_WRITER_ADDR=" + strings.TrimPrefix(local.services["kafka-writer"], "http://"),
 			"RABBIT_WRITER_ADDR=" + strings.TrimPrefix(local.services["rabbit-writer"], "http://")}},
 		{"kafka-writer", "", []string{"KAFKA_BROKERS=127.0.0.1:9001", "KAFKA_TOPIC=clima-topic"}},
-		{"rabbit-writer", "", []string{"RABBITMQ_URL=amqp://127.0.0.1:5672/", "RABBITMQ_USERNAME=dev", "RABBITMQ_PASSWORD=devpass", "RABBITMQ_QUEUE=clima-queue"}},
+		{"rabbit-writer", "", []string{"RABBITMQ_URL=amqp://127.0.0.1:5673/", "RABBITMQ_USERNAME=guest", "RABBITMQ_PASSWORD=guest", "RABBITMQ_QUEUE=clima-queue"}},
 		{"rabbit-writer", "t1-", []string{"RABBITMQ_QUEUE=t1-clima-queue", "RABBITMQ_ROUTING_KEY=t1-clima-queue"}},
 		{"kafka-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7001", "STORE_PASSWORD=redis-pw"}},
 		{"rabbit-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7002", "STORE_PASSWORD=valkey-pw"}},

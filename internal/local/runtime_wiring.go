@@ -155,7 +155,7 @@ func (r *runtime) resolveDeadLetter(d *eventingduckv1.DeliverySpec) (*duckv1.Add
 }
 
 func (r *runtime) startDispatchers(ctx context.Context) error {
-	flags, err := manifest.ReleaseFeatures()
+	flags, err := manifest.ReleaseFeatures(r.opts.Root)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 // service is one Knative Service run locally: an endpoint that stays up
 // (as the activator and the Service's address do in a cluster) in front of
 // its replicas, each a process of the function. How many replicas run is
-// Knative's KPA's decision (autoscale.go), fed with the load the endpoint
-// and the dispatchers measure; requests go to the ready replica with the
+// Knative's KPA's decision (serving_autoscale.go), fed with the load the
+// endpoint measures; requests go to the ready replica with the
 // fewest in flight, and wait, as the activator makes them wait, while there
 // is none.
 type service struct {

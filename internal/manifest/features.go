@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/eventing/pkg/apis/feature"
@@ -16,16 +15,14 @@ import (
 // EventingModule is the Knative Eventing module whose release clima targets.
 const EventingModule = "knative.dev/eventing"
 
-// releaseFeatures caches ReleaseFeatures: the file does not change.
-var releaseFeatures = sync.OnceValues(readReleaseFeatures)
-
-// ReleaseFeatures are the feature flags of the Eventing release in go.mod
-// (its config/core/configmaps/features.yaml, the ConfigMap a cluster starts
-// with): what the manifests are validated with and what clima dev honours.
-func ReleaseFeatures() (feature.Flags, error) { return releaseFeatures() }
-
-func readReleaseFeatures() (feature.Flags, error) {
-	out, err := exec.Command("go", "list", "-m", "-json", EventingModule).Output()
+// ReleaseFeatures are the feature flags of the Eventing release in the
+// go.mod of the module at root ("": the current directory): its
+// config/core/configmaps/features.yaml, the ConfigMap a cluster starts
+// with. The manifests are validated with them and clima dev honours them.
+func ReleaseFeatures(root string) (feature.Flags, error) {
+	cmd := exec.Command("go", "list", "-m", "-json", EventingModule)
+	cmd.Dir = root
+	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("go list -m %s: %w", EventingModule, err)
 	}

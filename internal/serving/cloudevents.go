@@ -40,7 +40,7 @@ func EventFunctionLimit(handle EventHandler, maxBody int64, log *slog.Logger) *F
 // binding (binary and structured mode). It reads the request itself rather
 // than through cehttp.NewHTTPReceiveHandler, which answers errors as plain
 // text: every refusal here is a JSON body, and a 2xx body is empty or a
-// CloudEvent, never anything a broker would answer 502 to.
+// CloudEvent, never anything else (Knative's dispatcher would drop it).
 func CloudEvents(handle EventHandler, log *slog.Logger) http.Handler {
 	return cloudEvents(handle, events.MaxBodyBytes, log)
 }

@@ -97,7 +97,7 @@ func New() (*Checker, error) {
 			return nil, err
 		}
 	}
-	features, err := manifest.ReleaseFeatures()
+	features, err := manifest.ReleaseFeatures("")
 	if err != nil {
 		return nil, err
 	}
