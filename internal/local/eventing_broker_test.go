@@ -9,21 +9,33 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
+
+// testBroker is the Broker clima/default on an embedded Kafka of its own,
+// its topic of one partition; its ingress address answers nothing.
+func testBroker(t *testing.T) (*kafkaInfra, *broker) {
+	t.Helper()
+	topic := brokerTopic("clima", "default")
+	k, err := startKafka(context.Background(), "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.close)
+	b := &broker{namespace: "clima", name: "default", address: duckv1.Addressable{URL: apis.HTTP("127.0.0.1:1")}, topic: topic,
+		writer: newBrokerWriter(k.brokers, topic), log: quiet}
+	t.Cleanup(func() { _ = b.writer.Close() })
+	return k, b
+}
 
 // TestBrokerIngress: a valid CloudEvent is answered 202 once it is a
 // binary-mode record of the Broker's topic; anything else is refused with
 // a JSON error and appends nothing.
 func TestBrokerIngress(t *testing.T) {
 	ctx := context.Background()
-	topic := brokerTopic("clima", "default")
-	k, err := startKafka(ctx, "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.close)
-	b := &broker{namespace: "clima", name: "default", topic: topic, writer: newBrokerWriter(k.brokers, topic), log: quiet}
-	t.Cleanup(func() { _ = b.writer.Close() })
+	k, b := testBroker(t)
+	topic := b.topic
 
 	post := func(method string, header map[string]string, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/clima/default", strings.NewReader(body))

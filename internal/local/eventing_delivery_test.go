@@ -182,15 +182,8 @@ func TestDeadLettersCarryTheKnativeErrorExtensions(t *testing.T) {
 // is not an event is dropped, as Knative's dispatcher drops it.
 func TestRepliesGoToTheBroker(t *testing.T) {
 	ctx := context.Background()
-	topic := brokerTopic("clima", "default")
-	k, err := startKafka(ctx, "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.close)
-	b := &broker{namespace: "clima", name: "default", address: duckv1.Addressable{URL: apis.HTTP("127.0.0.1:1")}, topic: topic,
-		writer: newBrokerWriter(k.brokers, topic), log: quiet}
-	t.Cleanup(func() { _ = b.writer.Close() })
+	k, b := testBroker(t)
+	topic := b.topic
 
 	replying := newRecorder(t, func(w http.ResponseWriter) {
 		w.Header().Set("Ce-Specversion", "1.0")
