@@ -29,11 +29,25 @@ func testBroker(t *testing.T) (*kafkaInfra, *broker) {
 	return k, b
 }
 
+// firstRecord reads the first record of partition 0 of topic.
+func firstRecord(t *testing.T, k *kafkaInfra, topic string) kafka.Message {
+	t.Helper()
+	conn, err := kafka.DialLeader(context.Background(), "tcp", k.brokers[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m, err := conn.ReadMessage(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestBrokerIngress: a valid CloudEvent is answered 202 once it is a
 // binary-mode record of the Broker's topic; anything else is refused with
 // a JSON error and appends nothing.
 func TestBrokerIngress(t *testing.T) {
-	ctx := context.Background()
 	k, b := testBroker(t)
 	topic := b.topic
 
@@ -71,15 +85,7 @@ func TestBrokerIngress(t *testing.T) {
 	if rec := post(http.MethodPost, valid, `{"country":"GT"}`); rec.Code != http.StatusAccepted {
 		t.Fatalf("a valid event: %d %s, want 202", rec.Code, rec.Body)
 	}
-	conn, err := kafka.DialLeader(ctx, "tcp", k.brokers[0], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m, err := conn.ReadMessage(1 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := firstRecord(t, k, topic)
 	h := recordHeaders(m)
 	if string(m.Key) != "e-1" || string(m.Value) != `{"country":"GT"}` || h["ce_type"] != "clima.weather.reported" ||
 		h["ce_country"] != "GT" || h["content-type"] != "application/json" {

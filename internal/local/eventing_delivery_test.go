@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/segmentio/kafka-go"
 	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
@@ -204,15 +203,7 @@ func TestRepliesGoToTheBroker(t *testing.T) {
 	if got := k.pending(topic, "nobody"); got != 1 {
 		t.Fatalf("the Broker's topic holds %d records, want the one reply", got)
 	}
-	conn, err := kafka.DialLeader(ctx, "tcp", k.brokers[0], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m, err := conn.ReadMessage(1 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := firstRecord(t, k, topic)
 	if e, err := recordAsCloudEvent(m, recordHeaders(m)); err != nil || e.ID() != "r-1" || e.Type() != "clima.weather.validated" {
 		t.Fatalf("the record is %v (%v), want the reply r-1", e, err)
 	}
