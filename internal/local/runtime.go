@@ -277,11 +277,15 @@ func (r *runtime) start(ctx context.Context) error {
 	return r.writeEndpoints()
 }
 
-// stop stops, in order, the dispatchers, the Services (each drains), the
-// ingress and the servers the runtime started.
+// stop stops, in order, the ingress (a Ctrl-C accepts nothing more), the
+// dispatchers, the Services (each drains) and the servers the runtime
+// started.
 func (r *runtime) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if r.ingress != nil {
+		_ = r.ingress.Shutdown(ctx)
+	}
 	r.dispatchWG.Wait()
 	var wg sync.WaitGroup
 	stopped := 0
@@ -290,9 +294,6 @@ func (r *runtime) stop() {
 		wg.Go(func() { s.stop(ctx) })
 	}
 	wg.Wait()
-	if r.ingress != nil {
-		_ = r.ingress.Shutdown(ctx)
-	}
 	if r.dashboard != nil {
 		r.dashboard.close(ctx)
 	}

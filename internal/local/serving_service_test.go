@@ -1,0 +1,196 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clima-dev/clima/internal/testenv"
+)
+
+// asReplica, set in its environment, makes the test binary a function
+// replica as the serving runtime runs one: it listens on $PORT, is ready at
+// /health/readiness, answers its pid, holds /hold until /release, and
+// drains on SIGTERM.
+const asReplica = "CLIMA_TEST_AS_REPLICA"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asReplica) == "1" {
+		serveAsReplica()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serveAsReplica() {
+	released := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health/readiness", func(http.ResponseWriter, *http.Request) {})
+	mux.HandleFunc("GET /pid", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, os.Getpid()) })
+	mux.HandleFunc("GET /hold", func(w http.ResponseWriter, _ *http.Request) {
+		<-released
+		fmt.Fprint(w, os.Getpid())
+	})
+	mux.HandleFunc("GET /release", func(http.ResponseWriter, *http.Request) { close(released) })
+	lis, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		os.Exit(2)
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(lis) }()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	_ = srv.Shutdown(context.Background())
+}
+
+func testService(t *testing.T) *service {
+	t.Helper()
+	s := newService("fn", os.Args[0], append(os.Environ(), asReplica+"=1"), false, t.TempDir(), quiet)
+	if err := s.listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(context.Background()) })
+	return s
+}
+
+// get asks the Service's endpoint for path and returns the answer's body.
+func get(t *testing.T, s *service, path string) string {
+	t.Helper()
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// A request to a Service at zero starts a replica and waits for it, as the
+// activator holds it; the status counts the cold start.
+func TestServiceStartsAReplicaForARequest(t *testing.T) {
+	s := testService(t)
+	if st := s.status(); st.Ready != 0 || st.Starts != 0 {
+		t.Fatalf("before any request: %+v", st)
+	}
+	pid := get(t, s, "/pid")
+	st := s.status()
+	if st.Ready != 1 || st.Starts != 1 || len(st.PIDs) != 1 || strconv.Itoa(st.PIDs[0]) != pid || st.ColdStartMs <= 0 || st.InFlight != 0 {
+		t.Fatalf("after one request answered by pid %s: %+v", pid, st)
+	}
+	if again := get(t, s, "/pid"); again != pid {
+		t.Errorf("a second request went to pid %s, not to the ready replica %s", again, pid)
+	}
+}
+
+// A replica scaled away stops taking requests at once but finishes the one
+// it has; then it is stopped, and the next request starts a new one.
+func TestServiceScaleToZeroDrains(t *testing.T) {
+	s := testService(t)
+	first := get(t, s, "/pid")
+	held := make(chan string)
+	go func() { held <- get(t, s, "/hold") }()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if st := s.status(); st.InFlight != 1 {
+			return fmt.Errorf("%d in flight", st.InFlight)
+		}
+		return nil
+	}, "the held request to reach the replica")
+
+	s.scale(0)
+	if st := s.status(); st.Ready != 0 || st.Draining != 1 || st.Desired != 0 {
+		t.Fatalf("right after scale(0): %+v", st)
+	}
+	pid, _ := strconv.Atoi(first)
+	if !alive(pid) {
+		t.Fatal("the draining replica was stopped with a request in flight")
+	}
+	// The release goes straight to the draining process: the Service's
+	// endpoint no longer sends it anything.
+	resp, err := http.Get("http://" + s.drainingAddr(t) + "/release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := <-held; got != first {
+		t.Errorf("the held request was answered by %q, want the draining replica %s", got, first)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if st := s.status(); st.Draining != 0 || alive(pid) {
+			return fmt.Errorf("draining %d, pid %d alive %v", st.Draining, pid, alive(pid))
+		}
+		return nil
+	}, "the drained replica to be stopped")
+
+	if second := get(t, s, "/pid"); second == first || second == "" {
+		t.Errorf("after scale to zero, a request was answered by %q (the first replica was %s)", second, first)
+	}
+	if st := s.status(); st.Starts != 2 || st.Ready != 1 {
+		t.Errorf("after the second cold start: %+v", st)
+	}
+}
+
+// drainingAddr is the address of the one replica draining.
+func (s *service) drainingAddr(t *testing.T) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p := range s.draining {
+		return p.addr
+	}
+	t.Fatal("no replica drains")
+	return ""
+}
+
+// A replica that dies on its own is forgotten and counted; the next request
+// starts another.
+func TestServiceReplacesAReplicaThatDied(t *testing.T) {
+	s := testService(t)
+	first, _ := strconv.Atoi(get(t, s, "/pid"))
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if st := s.status(); st.Exits != 1 || st.Ready != 0 {
+			return fmt.Errorf("exits %d, ready %d", st.Exits, st.Ready)
+		}
+		return nil
+	}, "the killed replica to be forgotten")
+	second, _ := strconv.Atoi(get(t, s, "/pid"))
+	if second == first || second == 0 {
+		t.Errorf("after the kill, a request was answered by pid %d (the killed one was %d)", second, first)
+	}
+}
+
+// A Service that cannot start a replica answers 503 with why, instead of
+// holding the request forever.
+func TestServiceThatCannotStartAnswers503(t *testing.T) {
+	s := newService("fn", "/nonexistent/fn", nil, false, t.TempDir(), quiet)
+	if err := s.listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.stop(context.Background()) })
+	resp, err := http.Get(s.url + "/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := "starting fn: fork/exec /nonexistent/fn: no such file or directory\n"; resp.StatusCode != http.StatusServiceUnavailable || string(body) != want {
+		t.Errorf("got %d %q, want 503 %q", resp.StatusCode, body, want)
+	}
+}
