@@ -75,3 +75,22 @@ func BenchmarkDecodeReports(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValidate is the invariant check every function runs on every
+// report it receives from another.
+func BenchmarkValidate(b *testing.B) {
+	reports, err := DecodeSubmissions(submissions(3))
+	if err != nil {
+		b.Fatal(err)
+	}
+	Accept(reports, "/bench", "event-1", time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, r := range reports {
+			if problems := r.Validate(i); len(problems) > 0 {
+				b.Fatal(problems)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(reports)), "ns/report")
+}

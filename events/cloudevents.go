@@ -2,7 +2,9 @@ package events
 
 import (
 	"fmt"
+	"mime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -87,4 +89,14 @@ func NewValidated(source, eventID string, reports []Report, now time.Time) (*eve
 		return nil, fmt.Errorf("encoding validated reports: %w", err)
 	}
 	return &e, nil
+}
+
+// IsJSON reports whether a content type is JSON (application/json or any
+// +json type), or unset, which the CloudEvents spec reads as JSON.
+func IsJSON(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mediaType == event.ApplicationJSON || mediaType == "text/json" || strings.HasSuffix(mediaType, "+json"))
 }

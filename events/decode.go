@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,6 +31,10 @@ func (e *InvalidError) Error() string {
 	p := e.Problems[0]
 	return fmt.Sprintf("%s: entry %d: %s %s", e.Reason, p.Index, p.Field, p.Message)
 }
+
+// HTTPStatus is 400: the sender must change the request, and a retry of
+// the same one is refused the same way.
+func (e *InvalidError) HTTPStatus() int { return http.StatusBadRequest }
 
 func invalid(format string, args ...any) *InvalidError {
 	return &InvalidError{Reason: fmt.Sprintf(format, args...)}

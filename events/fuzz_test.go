@@ -74,6 +74,13 @@ func FuzzDecodeReports(f *testing.F) {
 			if problems := r.Validate(i); len(problems) > 0 {
 				t.Fatalf("accepted report %+v is not valid: %v", r, problems)
 			}
+			// Validate checks without normalising: what it passes,
+			// normalising leaves as it is.
+			normal, problems := Submission{Description: r.Description, Country: r.Country, Weather: string(r.Weather)}.Normalize(i)
+			normal.ID, normal.AcceptedAt = r.ID, r.AcceptedAt
+			if len(problems) > 0 || normal != r {
+				t.Fatalf("valid report %+v normalises to %+v (%v)", r, normal, problems)
+			}
 		}
 		// The one-pass decoder accepts only what the entry-by-entry one
 		// accepts, and reads it the same.

@@ -13,6 +13,9 @@ import (
 
 // Limits of what a request may carry.
 const (
+	// MaxMessageBytes bounds one gRPC Publish message: a full batch of
+	// MaxReports reports with room.
+	MaxMessageBytes = 16 << 20
 	// MaxReports is how many reports one event or request may carry.
 	MaxReports = 10_000
 	// MaxGroupReports is how many reports one broker message carries at
@@ -22,6 +25,8 @@ const (
 	MaxDescriptionChars = 280
 	// MaxCountryChars is the longest country, in characters.
 	MaxCountryChars = 64
+	// MaxIDBytes is the longest report id.
+	MaxIDBytes = 128
 	// MaxBodyBytes is the largest body any clima endpoint reads: room for
 	// MaxReports reports with maximal ASCII descriptions. A typical
 	// 10,000-report array is about 1 MB.
@@ -90,24 +95,13 @@ func (s Submission) Normalize(index int) (Report, []Problem) {
 	}
 
 	description := strings.TrimSpace(s.Description)
-	switch n := utf8.RuneCountInString(description); {
-	case n == 0:
-		fail("description", "is required")
-	case n > MaxDescriptionChars:
-		fail("description", "has %d characters, at most %d are allowed", n, MaxDescriptionChars)
-	case strings.ContainsFunc(description, isForbiddenControl):
-		fail("description", "contains control characters")
+	if problem := descriptionProblem(description); problem != "" {
+		fail("description", "%s", problem)
 	}
-
 	country := strings.TrimSpace(s.Country)
-	switch n := utf8.RuneCountInString(country); {
-	case n == 0:
-		fail("country", "is required")
-	case n > MaxCountryChars:
-		fail("country", "has %d characters, at most %d are allowed", n, MaxCountryChars)
-	case strings.ContainsFunc(country, func(r rune) bool { return !unicode.IsPrint(r) }):
-		fail("country", "contains characters that are not printable")
-	case isCountryCode(country):
+	if problem := countryProblem(country); problem != "" {
+		fail("country", "%s", problem)
+	} else if isCountryCode(country) {
 		country = strings.ToUpper(country)
 	}
 
@@ -122,27 +116,104 @@ func (s Submission) Normalize(index int) (Report, []Problem) {
 	return Report{Description: description, Country: country, Weather: weather}, problems
 }
 
-// Validate checks a report that travels between functions: it must carry an
-// id, an acceptance time and canonical, normalised fields.
+// Validate checks the invariants of a report that travels between
+// functions, which ingest normalised once: an id, an acceptance time, and
+// every field already in its canonical form. It normalises nothing again:
+// on the path of every report it is one pass over each field.
 func (r Report) Validate(index int) []Problem {
-	normal, problems := Submission{Description: r.Description, Country: r.Country, Weather: string(r.Weather)}.Normalize(index)
-	if len(problems) == 0 {
-		switch {
-		case normal.Description != r.Description:
-			problems = append(problems, Problem{Index: index, Field: "description", Message: "is not trimmed"})
-		case normal.Country != r.Country:
-			problems = append(problems, Problem{Index: index, Field: "country", Message: "is not normalised"})
-		case normal.Weather != r.Weather:
-			problems = append(problems, Problem{Index: index, Field: "weather", Message: "is not canonical"})
+	var problems []Problem
+	fail := func(field, format string, args ...any) {
+		problems = append(problems, Problem{Index: index, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if problem := descriptionProblem(r.Description); problem != "" {
+		fail("description", "%s", problem)
+	} else if isSpaced(r.Description) {
+		fail("description", "is not trimmed")
+	}
+	if problem := countryProblem(r.Country); problem != "" {
+		fail("country", "%s", problem)
+	} else if isSpaced(r.Country) || isCountryCode(r.Country) && strings.ToUpper(r.Country) != r.Country {
+		fail("country", "is not normalised")
+	}
+	switch r.Weather {
+	case Rainy, Cloudy, Sunny:
+	case "":
+		fail("weather", "is required")
+	default:
+		if _, ok := ParseWeather(string(r.Weather)); ok {
+			fail("weather", "is not canonical")
+		} else {
+			fail("weather", "%q is not a known weather; use %s, %s or %s", truncate(string(r.Weather), 40), Rainy, Cloudy, Sunny)
 		}
 	}
-	if r.ID == "" || len(r.ID) > 128 {
-		problems = append(problems, Problem{Index: index, Field: "id", Message: "is required, at most 128 bytes"})
+	if r.ID == "" || len(r.ID) > MaxIDBytes {
+		fail("id", "is required, at most %d bytes", MaxIDBytes)
 	}
 	if r.AcceptedAt.IsZero() {
-		problems = append(problems, Problem{Index: index, Field: "accepted_at", Message: "is required"})
+		fail("accepted_at", "is required")
 	}
 	return problems
+}
+
+func descriptionProblem(s string) string {
+	return textProblem(s, MaxDescriptionChars, &controlChars, "contains control characters")
+}
+
+func countryProblem(s string) string {
+	return textProblem(s, MaxCountryChars, &unprintableChars, "contains characters that are not printable")
+}
+
+// charRule refuses characters: by a table for ASCII, the common case, and
+// by a function for the rest.
+type charRule struct {
+	ascii [utf8.RuneSelf]bool
+	other func(rune) bool
+}
+
+func newCharRule(bad func(rune) bool) charRule {
+	rule := charRule{other: bad}
+	for c := range rule.ascii {
+		rule.ascii[c] = bad(rune(c))
+	}
+	return rule
+}
+
+var (
+	controlChars     = newCharRule(isForbiddenControl)
+	unprintableChars = newCharRule(func(c rune) bool { return !unicode.IsPrint(c) })
+)
+
+// textProblem says what is wrong with a field's text, "" when nothing is:
+// empty, longer than max characters, or holding a character the rule
+// refuses. It reads s once.
+func textProblem(s string, max int, bad *charRule, badMessage string) string {
+	chars, hasBad := 0, false
+	for i := 0; i < len(s); chars++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			hasBad = hasBad || bad.ascii[c]
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		hasBad = hasBad || bad.other(c)
+		i += size
+	}
+	switch {
+	case chars == 0:
+		return "is required"
+	case chars > max:
+		return fmt.Sprintf("has %d characters, at most %d are allowed", chars, max)
+	case hasBad:
+		return badMessage
+	}
+	return ""
+}
+
+// isSpaced reports whether s starts or ends with white space.
+func isSpaced(s string) bool {
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	return unicode.IsSpace(first) || unicode.IsSpace(last)
 }
 
 // isCountryCode reports whether s looks like an ISO code: 2 or 3 ASCII letters.

@@ -10,21 +10,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/clima-dev/clima/internal/apierr"
-	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/store"
 )
-
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
-	s, err := store.Open(store.ConfigFromEnv(env, "dead-letter"))
-	if err != nil {
-		return nil, err
-	}
-	fn := serving.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
-	fn.Ready = s.Ping
-	fn.Close = func(context.Context) error { return s.Close() }
-	return fn, nil
-}
 
 // maxDeadLetterBytes is larger than any function's body limit: an event
 // refused for its size must still be recorded here.

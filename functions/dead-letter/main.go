@@ -3,6 +3,26 @@
 // a counter, so that nothing is dropped silently.
 package main
 
-import "github.com/clima-dev/clima/internal/serving"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/wire"
+)
 
 func main() { serving.Main(build) }
+
+// build wires the function from its environment.
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	s, err := store.Open(wire.StoreConfig(env, "dead-letter"))
+	if err != nil {
+		return nil, err
+	}
+	fn := serving.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
+	fn.Ready = s.Ping
+	fn.Close = func(context.Context) error { return s.Close() }
+	return fn, nil
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,37 +13,14 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
-	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
-	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
 )
 
 // maxIdempotencyKey bounds the Idempotency-Key header, in bytes.
 const maxIdempotencyKey = 200
-
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
-	sink := env.Required("K_SINK")
-	timeout := env.Duration("SINK_TIMEOUT", 30*time.Second)
-	client, err := cloudevents.NewClientHTTP(
-		cehttp.WithTarget(sink),
-		cehttp.WithClient(http.Client{Timeout: timeout}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("building the sink client: %w", err)
-	}
-	in := &ingest{sink: client, now: time.Now, log: log}
-	return &serving.Function{
-		Routes: func(r *mux.Router) {
-			r.Handle("/", serving.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)
-			r.HandleFunc("/input", in.serveInput).Methods(http.MethodPost)
-		},
-	}, nil
-}
 
 // sender hands an event to the sink.
 type sender interface {
@@ -60,7 +36,7 @@ type ingest struct {
 // accept validates what a client sent and gives the reports their ids and
 // acceptance time. A redelivery of the same source and id gives the same ids.
 func (in *ingest) accept(source, id, contentType string, data []byte) ([]events.Report, time.Time, error) {
-	if !serving.IsJSON(contentType) {
+	if !events.IsJSON(contentType) {
 		return nil, time.Time{}, apierr.New(http.StatusUnsupportedMediaType, "content type %q is not JSON", contentType)
 	}
 	reports, err := events.DecodeSubmissions(data)

@@ -4,6 +4,40 @@
 // event to its sink (K_SINK, the Broker).
 package main
 
-import "github.com/clima-dev/clima/internal/serving"
+import (
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/serving"
+)
 
 func main() { serving.Main(build) }
+
+// build wires the function from its environment.
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+	sink := env.Required("K_SINK")
+	timeout := env.Duration("SINK_TIMEOUT", 30*time.Second)
+	client, err := cloudevents.NewClientHTTP(
+		cehttp.WithTarget(sink),
+		cehttp.WithClient(http.Client{Timeout: timeout}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building the sink client: %w", err)
+	}
+	in := &ingest{sink: client, now: time.Now, log: log}
+	return &serving.Function{
+		Routes: func(r *mux.Router) {
+			r.Handle("/", serving.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)
+			r.HandleFunc("/input", in.serveInput).Methods(http.MethodPost)
+		},
+	}, nil
+}

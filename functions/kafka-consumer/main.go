@@ -3,8 +3,8 @@
 package main
 
 import (
-	"github.com/clima-dev/clima/internal/consume"
 	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/wire"
 )
 
-func main() { serving.Main(consume.Function("kafka")) }
+func main() { serving.Main(wire.Consumer("kafka")) }

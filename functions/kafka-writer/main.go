@@ -9,6 +9,7 @@ import (
 
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/wire"
 	"github.com/clima-dev/clima/internal/writer"
 )
 
@@ -19,5 +20,5 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 		Brokers: strings.Split(env.Required("KAFKA_BROKERS"), ","),
 		Topic:   env.String("KAFKA_TOPIC", "clima-topic"),
 	})
-	return writer.Function(w, env, log), nil
+	return wire.Writer(w, env, log), nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -13,30 +12,8 @@ import (
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/coalesce"
-	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
 	"github.com/clima-dev/clima/internal/writer"
 )
-
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
-	p := &publisher{timeout: env.Duration("PUBLISH_TIMEOUT", 15*time.Second)}
-	for _, key := range []string{"KAFKA_WRITER_ADDR", "RABBIT_WRITER_ADDR"} {
-		addr := env.Required(key)
-		if addr == "" {
-			continue
-		}
-		client, err := writer.Dial(addr)
-		if err != nil {
-			_ = p.close(context.Background())
-			return nil, err
-		}
-		p.writers = append(p.writers, client)
-		p.batches = append(p.batches, coalesced(client, p.timeout))
-	}
-	fn := serving.EventFunction(p.handle, log)
-	fn.Close = p.close
-	return fn, nil
-}
 
 type publisher struct {
 	writers []writer.Writer
@@ -55,7 +32,7 @@ func (p *publisher) handle(ctx context.Context, e event.Event) (*event.Event, er
 	if e.Type() != events.TypeValidated {
 		return nil, apierr.New(http.StatusBadRequest, "event type %q is not %s", e.Type(), events.TypeValidated)
 	}
-	if !serving.IsJSON(e.DataContentType()) {
+	if !events.IsJSON(e.DataContentType()) {
 		return nil, apierr.New(http.StatusUnsupportedMediaType, "data content type %q is not JSON", e.DataContentType())
 	}
 	reports, err := events.DecodeReports(e.Data())

@@ -38,7 +38,7 @@ func startPipeline(t *testing.T) *pipeline {
 	proxied, proxy := testenv.ProxyURL(t, rabbitURL)
 	rabbitAddr := testenv.ServeWriter(t, writer.NewRabbit(writer.RabbitConfig{URL: proxied, RoutingKey: queue, Queue: queue}), 2*time.Second)
 
-	env := config.FromMap(map[string]string{"KAFKA_WRITER_ADDR": kafkaAddr, "RABBIT_WRITER_ADDR": rabbitAddr, "PUBLISH_TIMEOUT": "5s"})
+	env := config.FromMap(map[string]string{"KAFKA_WRITER_ADDR": kafkaAddr, "RABBIT_WRITER_ADDR": rabbitAddr, "WRITERS_TIMEOUT": "5s"})
 	fn, err := build(context.Background(), env, serving.NewLogger("publisher-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building publisher: %v %v", err, env.Err())

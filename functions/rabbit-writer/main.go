@@ -9,6 +9,7 @@ import (
 
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/wire"
 	"github.com/clima-dev/clima/internal/writer"
 )
 
@@ -29,5 +30,5 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 		Queue:      queue,
 		Channels:   env.Int("RABBITMQ_CHANNELS", 16, 1, 1024),
 	})
-	return writer.Function(w, env, log), nil
+	return wire.Writer(w, env, log), nil
 }

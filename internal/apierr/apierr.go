@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/clima-dev/clima/events"
 )
 
 // Error is an error with the HTTP status it answers.
@@ -18,6 +16,18 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// HTTPStatus is the status e answers.
+func (e *Error) HTTPStatus() int { return e.Status }
+
+// StatusError is an error that knows the HTTP status it answers, such as
+// *Error or the domain's refusals of bad input. Its JSON encoding is the
+// body of the answer when it is a struct with its own fields (an *Error is
+// answered {"error": …}).
+type StatusError interface {
+	error
+	HTTPStatus() int
+}
 
 // New returns an error answered with status.
 func New(status int, format string, args ...any) *Error {
@@ -30,18 +40,15 @@ func Unavailable(what string, err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Message: what + ": " + err.Error()}
 }
 
-// Status is the HTTP status err answers: its own for *Error, 400 for
-// invalid input, 413 for a body over the limit, 503 for anything else, so
-// that an unexpected failure is retried rather than dropped.
+// Status is the HTTP status err answers: its own when it knows it, 413 for
+// a body over the limit, 503 for anything else, so that an unexpected
+// failure is retried rather than dropped.
 func Status(err error) int {
-	var apiErr *Error
-	var invalid *events.InvalidError
+	var known StatusError
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &apiErr):
-		return apiErr.Status
-	case errors.As(err, &invalid):
-		return http.StatusBadRequest
+	case errors.As(err, &known):
+		return known.HTTPStatus()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
 	default:
@@ -49,16 +56,19 @@ func Status(err error) int {
 	}
 }
 
-// Write answers err with its status and a JSON body {"error": …}, plus the
-// problems of each bad entry when the input was invalid.
+// Write answers err with its status and a JSON body: {"error": …}, or the
+// error itself when it is a StatusError that encodes as more (the problems
+// of each bad entry of an invalid request).
 func Write(w http.ResponseWriter, err error) int {
 	status := Status(err)
 	var body any = map[string]string{"error": err.Error()}
-	var invalid *events.InvalidError
+	var known StatusError
+	var own *Error
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &invalid):
-		body = invalid
+	case errors.As(err, &own):
+	case errors.As(err, &known):
+		body = known
 	case errors.As(err, &tooLarge):
 		body = map[string]string{"error": fmt.Sprintf("body is larger than %d bytes", tooLarge.Limit)}
 	}

@@ -5,7 +5,6 @@ package consume
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -14,9 +13,6 @@ import (
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/coalesce"
-	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
-	"github.com/clima-dev/clima/internal/store"
 )
 
 // Saver stores reports, each at most once per id.
@@ -44,7 +40,7 @@ func NewHandler(s Saver, timeout time.Duration) *Handler {
 // whatever the type, the data must be one report or an array of them. Bad
 // data answers 400 (dead-lettered, never retried); a store failure 503.
 func (h *Handler) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	if !serving.IsJSON(e.DataContentType()) {
+	if !events.IsJSON(e.DataContentType()) {
 		return nil, apierr.New(http.StatusUnsupportedMediaType, "data content type %q is not JSON", e.DataContentType())
 	}
 	reports, err := events.DecodeReports(e.Data())
@@ -55,23 +51,4 @@ func (h *Handler) Handle(ctx context.Context, e event.Event) (*event.Event, erro
 		return nil, apierr.Unavailable("storing reports", err)
 	}
 	return nil, nil
-}
-
-// storeTimeout bounds one round trip to the store; a source's request
-// outlasts it, so a store that hangs is answered 503 and retried.
-const storeTimeout = 10 * time.Second
-
-// Function builds a consumer function that stores what arrives by path
-// ("kafka", "rabbitmq") into the store its environment names.
-func Function(path string) serving.Builder {
-	return func(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
-		s, err := store.Open(store.ConfigFromEnv(env, path))
-		if err != nil {
-			return nil, err
-		}
-		fn := serving.EventFunction(NewHandler(s, storeTimeout).Handle, log)
-		fn.Ready = s.Ping
-		fn.Close = func(context.Context) error { return s.Close() }
-		return fn, nil
-	}
 }

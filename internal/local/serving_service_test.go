@@ -65,7 +65,7 @@ func testService(t *testing.T) *service {
 // get asks the Service's endpoint for path and returns the answer's body.
 func get(t *testing.T, s *service, path string) string {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(s.url + path)
 	if err != nil {
 		t.Error(err)
 		return ""
@@ -76,6 +76,19 @@ func get(t *testing.T, s *service, path string) string {
 		t.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// awaitInFlight waits until the Service counts n requests in flight. The
+// endpoint releases a request once it has written the answer, a moment
+// after the client read it.
+func awaitInFlight(t *testing.T, s *service, n int) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := s.status().InFlight; got != n {
+			return fmt.Errorf("%d in flight", got)
+		}
+		return nil
+	}, "%d requests in flight", n)
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
@@ -89,9 +102,10 @@ func TestServiceStartsAReplicaForARequest(t *testing.T) {
 	}
 	pid := get(t, s, "/pid")
 	st := s.status()
-	if st.Ready != 1 || st.Starts != 1 || len(st.PIDs) != 1 || strconv.Itoa(st.PIDs[0]) != pid || st.ColdStartMs <= 0 || st.InFlight != 0 {
+	if st.Ready != 1 || st.Starts != 1 || len(st.PIDs) != 1 || strconv.Itoa(st.PIDs[0]) != pid || st.ColdStartMs <= 0 {
 		t.Fatalf("after one request answered by pid %s: %+v", pid, st)
 	}
+	awaitInFlight(t, s, 0)
 	if again := get(t, s, "/pid"); again != pid {
 		t.Errorf("a second request went to pid %s, not to the ready replica %s", again, pid)
 	}
@@ -102,14 +116,10 @@ func TestServiceStartsAReplicaForARequest(t *testing.T) {
 func TestServiceScaleToZeroDrains(t *testing.T) {
 	s := testService(t)
 	first := get(t, s, "/pid")
+	awaitInFlight(t, s, 0)
 	held := make(chan string)
 	go func() { held <- get(t, s, "/hold") }()
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if st := s.status(); st.InFlight != 1 {
-			return fmt.Errorf("%d in flight", st.InFlight)
-		}
-		return nil
-	}, "the held request to reach the replica")
+	awaitInFlight(t, s, 1)
 
 	s.scale(0)
 	if st := s.status(); st.Ready != 0 || st.Draining != 1 || st.Desired != 0 {

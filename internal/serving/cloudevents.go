@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -105,14 +103,4 @@ func logEvent(log *slog.Logger, e *event.Event, status int, err error, took time
 	default:
 		log.Warn("event failed", append(attrs, "error", err)...)
 	}
-}
-
-// IsJSON reports whether a content type is JSON (application/json or any
-// +json type), or unset, which the CloudEvents spec reads as JSON.
-func IsJSON(contentType string) bool {
-	if contentType == "" {
-		return true
-	}
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mediaType == event.ApplicationJSON || mediaType == "text/json" || strings.HasSuffix(mediaType, "+json"))
 }

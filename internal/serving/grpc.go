@@ -12,14 +12,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
-)
 
-// MaxMessageBytes bounds one gRPC message: a full batch of reports with room.
-const MaxMessageBytes = 16 << 20
+	"github.com/clima-dev/clima/events"
+)
 
 func serveGRPC(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
 	srv := grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxRecvMsgSize(events.MaxMessageBytes),
 		grpc.ConnectionTimeout(readHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

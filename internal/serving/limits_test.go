@@ -19,8 +19,8 @@ func TestServersAreBounded(t *testing.T) {
 	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
 		t.Fatalf("an HTTP server phase is unbounded: %+v", srv)
 	}
-	if MaxMessageBytes <= 0 || MaxMessageBytes > 64<<20 {
-		t.Fatalf("gRPC message limit %d", MaxMessageBytes)
+	if events.MaxMessageBytes <= 0 || events.MaxMessageBytes > 64<<20 {
+		t.Fatalf("gRPC message limit %d", events.MaxMessageBytes)
 	}
 
 	handled := false

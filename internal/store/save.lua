@@ -5,27 +5,31 @@
 -- could fail is checked before the first write, and the shebang makes Redis
 -- and Valkey refuse the whole script up front when out of memory.
 --
--- KEYS and ARGV, mirrored by saveCall in store.go:
---   KEYS[1..5]  total, country counts, weather counts, recent stream, latency
---   KEYS[6..]   per report: its dedupe marker, then its hash
---   ARGV[1..5]  path, retention s, dedupe window s, recent cap, stored at
---   ARGV[6..]   per report, 7 each: id, country, weather, description,
---               accepted at, latency ms, latency bucket field
-local TOTAL, COUNTRIES, WEATHERS, RECENT, LATENCY = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local SHARED_KEYS, KEYS_PER_REPORT = 5, 2
-local SHARED_ARGS, ARGS_PER_REPORT = 5, 7
-local path, storedAt = ARGV[1], ARGV[5]
-local retention, dedupe, recentMax = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+-- KEYS and ARGV, named: the slots of the shared keys and arguments, then of
+-- each report's, whose blocks follow one another. store.go mirrors them in
+-- saveKeys, saveArgs and reportArgs (TestScriptSlots holds the two equal).
+local K_TOTAL, K_COUNTRIES, K_WEATHERS, K_RECENT, K_LATENCY = 1, 2, 3, 4, 5
+local K_SHARED = 5
+local K_SEEN, K_HASH = 1, 2
+local K_PER_REPORT = 2
+local A_PATH, A_RETENTION, A_DEDUPE, A_RECENT_MAX, A_STORED_AT = 1, 2, 3, 4, 5
+local A_SHARED = 5
+local A_ID, A_COUNTRY, A_WEATHER, A_DESCRIPTION, A_ACCEPTED_AT, A_LATENCY_MS, A_BUCKET = 1, 2, 3, 4, 5, 6, 7
+local A_PER_REPORT = 7
 
-local n = (#ARGV - SHARED_ARGS) / ARGS_PER_REPORT
-if n ~= math.floor(n) or #KEYS ~= SHARED_KEYS + KEYS_PER_REPORT * n then
+local TOTAL, COUNTRIES, WEATHERS, RECENT, LATENCY = KEYS[K_TOTAL], KEYS[K_COUNTRIES], KEYS[K_WEATHERS], KEYS[K_RECENT], KEYS[K_LATENCY]
+local path, storedAt = ARGV[A_PATH], ARGV[A_STORED_AT]
+local retention, dedupe, recentMax = tonumber(ARGV[A_RETENTION]), tonumber(ARGV[A_DEDUPE]), tonumber(ARGV[A_RECENT_MAX])
+
+local n = (#ARGV - A_SHARED) / A_PER_REPORT
+if n ~= math.floor(n) or #KEYS ~= K_SHARED + K_PER_REPORT * n then
   return redis.error_reply('clima: keys and arguments disagree')
 end
 if not (retention and dedupe and recentMax) then
   return redis.error_reply('clima: bad numeric argument')
 end
 for i = 0, n - 1 do
-  if not tonumber(ARGV[SHARED_ARGS + ARGS_PER_REPORT * i + 6]) then
+  if not tonumber(ARGV[A_SHARED + A_PER_REPORT * i + A_LATENCY_MS]) then
     return redis.error_reply('clima: bad numeric argument')
   end
 end
@@ -51,18 +55,18 @@ local function count(tally, order, name)
 end
 
 for i = 0, n - 1 do
-  local k = SHARED_KEYS + KEYS_PER_REPORT * i
-  local a = SHARED_ARGS + ARGS_PER_REPORT * i
-  if redis.call('SET', KEYS[k + 1], '1', 'NX', 'EX', dedupe) then
-    local id, country, weather, description = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-    local latency = tonumber(ARGV[a + 6])
-    redis.call('HSET', KEYS[k + 2], 'id', id, 'description', description, 'country', country,
-      'weather', weather, 'accepted_at', ARGV[a + 5], 'stored_at', storedAt, 'latency_ms', ARGV[a + 6], 'path', path)
-    redis.call('EXPIRE', KEYS[k + 2], retention)
+  local k = K_SHARED + K_PER_REPORT * i
+  local a = A_SHARED + A_PER_REPORT * i
+  if redis.call('SET', KEYS[k + K_SEEN], '1', 'NX', 'EX', dedupe) then
+    local id, country, weather, description = ARGV[a + A_ID], ARGV[a + A_COUNTRY], ARGV[a + A_WEATHER], ARGV[a + A_DESCRIPTION]
+    local latency = tonumber(ARGV[a + A_LATENCY_MS])
+    redis.call('HSET', KEYS[k + K_HASH], 'id', id, 'description', description, 'country', country,
+      'weather', weather, 'accepted_at', ARGV[a + A_ACCEPTED_AT], 'stored_at', storedAt, 'latency_ms', ARGV[a + A_LATENCY_MS], 'path', path)
+    redis.call('EXPIRE', KEYS[k + K_HASH], retention)
     stored = stored + 1
     count(perCountry, countryOrder, country)
     count(perWeather, weatherOrder, weather)
-    count(perBucket, bucketOrder, ARGV[a + 7])
+    count(perBucket, bucketOrder, ARGV[a + A_BUCKET])
     latencySum = latencySum + latency
     if latency > latencyMax then
       latencyMax = latency
@@ -84,8 +88,8 @@ end
 -- The stream keeps about the newest recentMax: older ones would be trimmed.
 for j = math.max(1, #fresh - recentMax + 1), #fresh do
   local a = fresh[j]
-  redis.call('XADD', RECENT, 'MAXLEN', '~', recentMax, '*', 'id', ARGV[a + 1], 'country', ARGV[a + 2],
-    'weather', ARGV[a + 3], 'description', ARGV[a + 4], 'latency_ms', ARGV[a + 6], 'path', path)
+  redis.call('XADD', RECENT, 'MAXLEN', '~', recentMax, '*', 'id', ARGV[a + A_ID], 'country', ARGV[a + A_COUNTRY],
+    'weather', ARGV[a + A_WEATHER], 'description', ARGV[a + A_DESCRIPTION], 'latency_ms', ARGV[a + A_LATENCY_MS], 'path', path)
 end
 redis.call('HINCRBY', LATENCY, 'count', stored)
 redis.call('HINCRBY', LATENCY, 'sum_ms', latencySum)

@@ -150,19 +150,67 @@ func (s *Store) saveAll(ctx context.Context, reports []events.Report, storedAt t
 	return stored, nil
 }
 
-// saveCall is the keys and arguments of save.lua for a group of reports,
-// in the order its header names them.
+// save.lua's keys and arguments, field by field in the order of its slots
+// (the K_ and A_ names in its header, held equal by TestScriptSlots): the
+// shared ones, then one block per report.
+type (
+	saveKeys struct {
+		Total     string `slot:"K_TOTAL"`
+		Countries string `slot:"K_COUNTRIES"`
+		Weathers  string `slot:"K_WEATHERS"`
+		Recent    string `slot:"K_RECENT"`
+		Latency   string `slot:"K_LATENCY"`
+	}
+	reportKeys struct {
+		Seen string `slot:"K_SEEN"`
+		Hash string `slot:"K_HASH"`
+	}
+	saveArgs struct {
+		Path       string `slot:"A_PATH"`
+		RetentionS int64  `slot:"A_RETENTION"`
+		DedupeS    int64  `slot:"A_DEDUPE"`
+		RecentMax  int    `slot:"A_RECENT_MAX"`
+		StoredAt   string `slot:"A_STORED_AT"`
+	}
+	reportArgs struct {
+		ID          string `slot:"A_ID"`
+		Country     string `slot:"A_COUNTRY"`
+		Weather     string `slot:"A_WEATHER"`
+		Description string `slot:"A_DESCRIPTION"`
+		AcceptedAt  string `slot:"A_ACCEPTED_AT"`
+		LatencyMs   int64  `slot:"A_LATENCY_MS"`
+		Bucket      string `slot:"A_BUCKET"`
+	}
+)
+
+var sharedKeys = saveKeys{Total: KeyTotal, Countries: KeyCountryCounts, Weathers: KeyWeatherCounts, Recent: KeyRecent, Latency: KeyLatency}
+
+// The appends flatten each type in its fields' order.
+func (k saveKeys) appendTo(keys []string) []string {
+	return append(keys, k.Total, k.Countries, k.Weathers, k.Recent, k.Latency)
+}
+
+func (k reportKeys) appendTo(keys []string) []string { return append(keys, k.Seen, k.Hash) }
+
+func (a saveArgs) appendTo(args []any) []any {
+	return append(args, a.Path, a.RetentionS, a.DedupeS, a.RecentMax, a.StoredAt)
+}
+
+func (a reportArgs) appendTo(args []any) []any {
+	return append(args, a.ID, a.Country, a.Weather, a.Description, a.AcceptedAt, a.LatencyMs, a.Bucket)
+}
+
+// saveCall is the keys and arguments of save.lua for a group of reports.
 func (s *Store) saveCall(reports []events.Report, storedAt time.Time) ([]string, []any) {
-	keys := make([]string, 0, 5+2*len(reports))
-	keys = append(keys, KeyTotal, KeyCountryCounts, KeyWeatherCounts, KeyRecent, KeyLatency)
-	args := make([]any, 0, 5+7*len(reports))
-	args = append(args, s.cfg.Path, int64(s.cfg.Retention.Seconds()), int64(s.cfg.DedupeWindow.Seconds()),
-		s.cfg.RecentMax, storedAt.UTC().Format(time.RFC3339Nano))
+	const sharedKeyCount, keysPerReport, sharedArgCount, argsPerReport = 5, 2, 5, 7
+	keys := sharedKeys.appendTo(make([]string, 0, sharedKeyCount+keysPerReport*len(reports)))
+	args := saveArgs{Path: s.cfg.Path, RetentionS: int64(s.cfg.Retention.Seconds()), DedupeS: int64(s.cfg.DedupeWindow.Seconds()),
+		RecentMax: s.cfg.RecentMax, StoredAt: storedAt.UTC().Format(time.RFC3339Nano)}.appendTo(make([]any, 0, sharedArgCount+argsPerReport*len(reports)))
 	for _, r := range reports {
 		latency := max(0, storedAt.Sub(r.AcceptedAt).Milliseconds()) // 0: two machines' clocks disagree
-		keys = append(keys, seenKey(r.ID), ReportKey(r.Country, r.ID))
-		args = append(args, r.ID, r.Country, string(r.Weather), r.Description,
-			r.AcceptedAt.UTC().Format(time.RFC3339Nano), latency, BucketField(latency))
+		keys = reportKeys{Seen: seenKey(r.ID), Hash: ReportKey(r.Country, r.ID)}.appendTo(keys)
+		args = reportArgs{ID: r.ID, Country: r.Country, Weather: string(r.Weather), Description: r.Description,
+			AcceptedAt: r.AcceptedAt.UTC().Format(time.RFC3339Nano), LatencyMs: latency, Bucket: BucketField(latency)}.appendTo(args)
 	}
 	return keys, args
 }

@@ -160,7 +160,7 @@ func ServeWriter(t testing.TB, w writer.Writer, timeout time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(serving.MaxMessageBytes))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(events.MaxMessageBytes))
 	writerpb.RegisterWriterServer(srv, writer.NewServer(w, timeout, serving.NewLogger("test-writer")))
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() {

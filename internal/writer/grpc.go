@@ -14,8 +14,6 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/events/writerpb"
-	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
 )
 
 // Server serves a Writer as the gRPC Writer service.
@@ -63,7 +61,7 @@ type Client struct {
 func Dial(addr string) (*Client, error) {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(serving.MaxMessageBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(events.MaxMessageBytes)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dialing writer %s: %w", addr, err)
@@ -95,15 +93,4 @@ func (c *Client) Close() error {
 		return fmt.Errorf("closing writer client %s: %w", c.addr, err)
 	}
 	return nil
-}
-
-// Function builds a writer function around w: the gRPC Writer service, ready
-// while the broker answers, w closed after the drain.
-func Function(w Writer, env *config.Env, log *slog.Logger) *serving.Function {
-	srv := NewServer(w, env.Duration("PUBLISH_TIMEOUT", 4*time.Second), log)
-	return &serving.Function{
-		GRPC:  func(s *grpc.Server) { writerpb.RegisterWriterServer(s, srv) },
-		Ready: w.Ping,
-		Close: func(context.Context) error { return w.Close() },
-	}
 }

@@ -78,7 +78,7 @@ func BenchmarkWriterCall(b *testing.B) {
 		reports := testenv.Reports("transport", n)
 		b.Run(fmt.Sprintf("grpc/reports=%d", n), func(b *testing.B) {
 			lis := listen(b)
-			srv := grpc.NewServer(grpc.MaxRecvMsgSize(serving.MaxMessageBytes))
+			srv := grpc.NewServer(grpc.MaxRecvMsgSize(events.MaxMessageBytes))
 			writerpb.RegisterWriterServer(srv, writer.NewServer(discard{}, 5*time.Second, serving.NewLogger("bench")))
 			go func() { _ = srv.Serve(lis) }()
 			defer srv.Stop()
