@@ -73,6 +73,11 @@ class Counts:
     answered = 0  # requests answered (or failed)
     accepted_reports = 0  # reports in requests answered 2xx
     refused_requests = 0
+    # Requests whose answer was never read: Locust stopped the user (or the
+    # connection broke) with the request in flight. clima may have accepted
+    # them: they bound how far the stores can hold more than was accepted.
+    unanswered_requests = 0
+    unanswered_reports = 0
 
 
 def report():
@@ -103,9 +108,19 @@ class ClimaUser(FastHttpUser):
         if REQUESTS and Counts.sent >= REQUESTS:
             raise StopUser()  # the last request to be answered ends the run
         Counts.sent += 1
+        Counts.unanswered_requests += 1
+        Counts.unanswered_reports += reports
         try:
             with self.client.post(url, data=body, headers=headers, name=name, catch_response=True) as resp:
-                if 200 <= resp.status_code < 300:
+                Counts.unanswered_requests -= 1
+                Counts.unanswered_reports -= reports
+                if resp.status_code == 0:
+                    # No answer: a connection error, the request may have been taken.
+                    Counts.unanswered_requests += 1
+                    Counts.unanswered_reports += reports
+                    Counts.refused_requests += 1
+                    resp.failure(f"no answer: {resp.error}")
+                elif 200 <= resp.status_code < 300:
                     Counts.accepted_reports += reports
                     resp.success()
                 else:
@@ -172,6 +187,8 @@ def write_summary(environment, **_kwargs):
         "failures": stats.num_failures,
         "accepted_reports": Counts.accepted_reports,
         "refused_requests": Counts.refused_requests,
+        "unanswered_requests": Counts.unanswered_requests,
+        "unanswered_reports": Counts.unanswered_reports,
         "requests_per_second": stats.total_rps,
         "p50_ms": stats.get_response_time_percentile(0.5),
         "p95_ms": stats.get_response_time_percentile(0.95),

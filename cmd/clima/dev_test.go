@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -445,6 +448,38 @@ func TestDev(t *testing.T) {
 		t.Logf("clima load:\n%s", out.String())
 	})
 
+	t.Run("Locust stopped by its run time: the verdict is exact", func(t *testing.T) {
+		var out bytes.Buffer
+		err := load(context.Background(), []string{"-state", d.state, "-root", d.root, "-users", "30", "-spawn-rate", "30",
+			"-requests", "0", "-run-time", "3s"}, &out)
+		if err != nil || !regexp.MustCompile(`(?m)^OK: \d+ requests, 0 failures; (\d+) reports accepted, exactly (\d+) in Redis and in Valkey$`).MatchString(out.String()) {
+			t.Fatalf("clima load: %v\n%s", err, out.String())
+		}
+	})
+
+	t.Run("Locust killing requests mid-flight: the verdict explains the difference", func(t *testing.T) {
+		var out bytes.Buffer
+		err := load(context.Background(), []string{"-state", d.state, "-root", d.root, "-users", "30", "-spawn-rate", "30",
+			"-requests", "0", "-run-time", "3s", "-stop-timeout", "0"}, &out)
+		verdict := regexp.MustCompile(`OK, exact up to (\d+) requests whose answer Locust never read \((\d+) reports`).FindStringSubmatch(out.String())
+		if err != nil || verdict == nil {
+			t.Fatalf("clima load: %v\n%s", err, out.String())
+		}
+		inDoubt, _ := strconv.Atoi(verdict[2])
+		if verdict[1] == "0" || inDoubt == 0 {
+			t.Fatalf("Locust stopped with no request in flight: the case is not tested\n%s", out.String())
+		}
+		for _, m := range regexp.MustCompile(`(redis|valkey) holds \d+ reports: the \d+ accepted and (\d+) of the (\d+) in doubt`).FindAllStringSubmatch(out.String(), -1) {
+			if held, _ := strconv.Atoi(m[2]); held < 0 || held > inDoubt || m[3] != verdict[2] {
+				t.Errorf("%s: %s of the reports in doubt, bound %d", m[1], m[2], inDoubt)
+			}
+		}
+	})
+
+	t.Run("a client that gives up mid-request and retries with its Idempotency-Key stores nothing twice", func(t *testing.T) {
+		d.abortThenRetry(t, 2500)
+	})
+
 	t.Run("the load harness measures exactly what it sent", func(t *testing.T) {
 		var out bytes.Buffer
 		if err := benchCmd(context.Background(), []string{"-state", d.state, "-reports", "600", "-c", "16", "-json"}, &out); err != nil {
@@ -491,4 +526,71 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat))
 	return len(fields) > 2 && fields[2] != "Z"
+}
+
+// abortThenRetry posts n reports to /input and gives up before reading the
+// answer, once the stores hold them (the Broker took the request); then it
+// retries with the same Idempotency-Key, as docs/reliability.md tells a
+// client to. The retry is accepted and, once both sources have delivered its
+// groups again, the stores still hold the n reports once.
+func (d *devRun) abortThenRetry(t *testing.T, n int) {
+	t.Helper()
+	reports := make([]map[string]string, n)
+	for i := range reports {
+		reports[i] = report(i)
+	}
+	body, _ := json.Marshal(reports)
+	key := fmt.Sprintf("abort-%d", time.Now().UnixNano())
+	before := d.storeTotals(t)
+	sourcesDelivered := func() (delivered int64) {
+		for name, ds := range d.status(t).Dispatchers {
+			if strings.HasPrefix(name, "kafkasource/") || strings.HasPrefix(name, "rabbitmqsource/") {
+				delivered += ds.Delivered
+			}
+		}
+		return delivered
+	}
+	idle := func() error {
+		for name, ds := range d.status(t).Dispatchers {
+			if ds.InFlight != 0 {
+				return fmt.Errorf("%s has %d in flight", name, ds.InFlight)
+			}
+		}
+		return nil
+	}
+	deliveredBefore := sourcesDelivered()
+
+	u, err := url.Parse(d.endpoints.Services["ingest"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /input HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s",
+		u.Host, key, len(body), body)
+	testenv.Eventually(t, time.Minute, func() error {
+		if got := d.storeTotals(t); got != [2]int64{before[0] + int64(n), before[1] + int64(n)} {
+			return fmt.Errorf("the stores gained %d and %d", got[0]-before[0], got[1]-before[1])
+		}
+		return idle()
+	}, "the first attempt to be stored")
+	conn.Close() // the client gives up without reading the answer
+	groups := sourcesDelivered() - deliveredBefore
+
+	resp := testenv.Post(t, d.endpoints.Services["ingest"]+"/input", "application/json", body, map[string]string{"Idempotency-Key": key})
+	if resp.Status != http.StatusAccepted {
+		t.Fatalf("the retry: %d %s", resp.Status, resp.Body)
+	}
+	testenv.Eventually(t, time.Minute, func() error {
+		if got := sourcesDelivered() - deliveredBefore; got < 2*groups {
+			return fmt.Errorf("the sources delivered %d groups, %d for the first attempt", got, groups)
+		}
+		return idle()
+	}, "both sources to deliver the retry's groups")
+	if got := d.storeTotals(t); got != [2]int64{before[0] + int64(n), before[1] + int64(n)} {
+		t.Fatalf("after the retry the stores gained %d and %d, want %d once", got[0]-before[0], got[1]-before[1], n)
+	}
+	t.Logf("%d reports: the first attempt abandoned after the Broker took it (%d groups delivered), the retry accepted and delivered again, stored once", n, groups)
 }

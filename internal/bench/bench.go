@@ -461,6 +461,55 @@ func (s *Stores) Await(ctx context.Context, start time.Time, accepted func() int
 	}
 }
 
+// AwaitRange waits, after a load has ended, until each store gained at
+// least accepted reports and at most accepted+inDoubt: the reports in doubt
+// are those of requests whose answer the client never read, which clima may
+// have accepted. A store is done when it reaches the top of the range, or
+// holds still for settle once within it. It fails at once when a store gained
+// more than the range, and after timeout when one has not reached it.
+func (s *Stores) AwaitRange(ctx context.Context, start time.Time, accepted, inDoubt int64, settle, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	still := make([]time.Time, len(s.paths)) // when each store's total last changed, once within the range
+	for {
+		pending := 0
+		for i, p := range s.paths {
+			if p.doneAfter > 0 {
+				continue
+			}
+			total, err := p.client.Get(ctx, store.KeyTotal).Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return fmt.Errorf("reading %s: %w", p.name, err)
+			}
+			if total != p.total || still[i].IsZero() {
+				still[i] = time.Now()
+			}
+			p.total = total
+			switch gained := total - p.before.Total; {
+			case gained > accepted+inDoubt:
+				return fmt.Errorf("%s gained %d reports, more than the %d accepted and the %d whose answer was never read",
+					p.name, gained, accepted, inDoubt)
+			case gained == accepted+inDoubt, gained >= accepted && time.Since(still[i]) >= settle:
+				p.doneAfter = time.Since(start)
+			default:
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("%s after the load the stores hold %d (Redis) and %d (Valkey) of the %d accepted reports",
+				timeout, s.paths[0].total-s.paths[0].before.Total, s.paths[1].total-s.paths[1].before.Total, accepted)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Paths reads what each store gained since the snapshot.
 func (s *Stores) Paths(ctx context.Context, accepted int) (kafkaPath, rabbitPath Path) {
 	return s.paths[0].result(ctx, accepted), s.paths[1].result(ctx, accepted)
