@@ -78,6 +78,7 @@ class Counts:
     # them: they bound how far the stores can hold more than was accepted.
     unanswered_requests = 0
     unanswered_reports = 0
+    no_answer_requests = 0  # of those, the ones whose connection broke (Locust counts them as failures)
 
 
 def report():
@@ -118,7 +119,7 @@ class ClimaUser(FastHttpUser):
                     # No answer: a connection error, the request may have been taken.
                     Counts.unanswered_requests += 1
                     Counts.unanswered_reports += reports
-                    Counts.refused_requests += 1
+                    Counts.no_answer_requests += 1
                     resp.failure(f"no answer: {resp.error}")
                 elif 200 <= resp.status_code < 300:
                     Counts.accepted_reports += reports
@@ -189,6 +190,7 @@ def write_summary(environment, **_kwargs):
         "refused_requests": Counts.refused_requests,
         "unanswered_requests": Counts.unanswered_requests,
         "unanswered_reports": Counts.unanswered_reports,
+        "no_answer_requests": Counts.no_answer_requests,
         "requests_per_second": stats.total_rps,
         "p50_ms": stats.get_response_time_percentile(0.5),
         "p95_ms": stats.get_response_time_percentile(0.95),

@@ -22,7 +22,7 @@ commands:
   dev     run the whole pipeline on this machine, from knative/, kafka-source/ and rabbit-source/
   stats   show what Redis and Valkey hold, side by side, and whether the two paths agree
   bench   send reports to a running clima dev and measure the rate and latency into both stores
-  load    run Locust (loadtest/locustfile.py) headless, then check each store holds exactly what was accepted
+  load    run Locust (loadtest/locustfile.py) headless, then check each store holds exactly what was accepted (and say what is in doubt)
   top     watch each Service's autoscaler: observed concurrency, desired and ready replicas, panic mode
   screenshot  save a PNG of the dashboard a running clima dev serves, drawn in headless Chromium
 

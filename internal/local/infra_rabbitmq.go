@@ -36,7 +36,9 @@ func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitI
 		server = "/usr/sbin/rabbitmq-server"
 	}
 	log.Info("starting RabbitMQ", "server", server)
-	if out, err := exec.CommandContext(ctx, server, "-detached").CombinedOutput(); err != nil {
+	start := exec.CommandContext(ctx, server, "-detached")
+	start.Env = append(os.Environ(), rabbitLoopbackEnv...)
+	if out, err := start.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("starting RabbitMQ: %v: %s", err, out)
 	}
 	r.started = true
@@ -51,6 +53,15 @@ func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitI
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// rabbitLoopbackEnv makes a RabbitMQ the project starts listen on loopback
+// only: AMQP, the Erlang distribution port and epmd (scripts/deps.sh sets
+// the same; TestRabbitStartsOnLoopback holds the two equal).
+var rabbitLoopbackEnv = []string{
+	"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+	"ERL_EPMD_ADDRESS=127.0.0.1",
+	"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
 }
 
 func dialRabbit(rawURL string) error {

@@ -1,7 +1,9 @@
 package local
 
 import (
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,5 +39,20 @@ func TestRabbitTopology(t *testing.T) {
 	ch = testenv.RabbitChannel(t, url)
 	if _, err := ch.QueueDeclarePassive(prefix+set.Queues[0].Spec.Name, true, false, false, false, nil); err == nil {
 		t.Fatal("a queue is still there after deleteTopology")
+	}
+}
+
+// TestRabbitStartsOnLoopback: scripts/deps.sh starts RabbitMQ with the same
+// loopback settings as clima dev does.
+func TestRabbitStartsOnLoopback(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range rabbitLoopbackEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.Contains(string(script), name+"="+value) && !strings.Contains(string(script), name+`="`+value+`"`) {
+			t.Errorf("scripts/deps.sh does not start RabbitMQ with %s", kv)
+		}
 	}
 }

@@ -99,10 +99,11 @@ func localSecrets(set *manifest.Set, storePasswords map[string]string, rabbitURL
 }
 
 // serviceEnv is a Service's environment here: its manifest's, with cluster
-// names rewritten, Secrets resolved and RabbitMQ names prefixed, and what
-// Knative sets.
+// names rewritten, Secrets resolved and RabbitMQ names prefixed, what
+// Knative sets, and LISTEN_HOST: a function listens on loopback only, so
+// that nothing but clima dev's endpoint reaches it.
 func serviceEnv(s *servingv1.Service, set *manifest.Set, rewrite *strings.Replacer, secrets map[string]string, rabbitPrefix string) ([]string, error) {
-	env := []string{"K_SERVICE=" + s.Name, "K_CONFIGURATION=" + s.Name, "K_REVISION=" + s.Name + "-00001"}
+	env := []string{"K_SERVICE=" + s.Name, "K_CONFIGURATION=" + s.Name, "K_REVISION=" + s.Name + "-00001", "LISTEN_HOST=127.0.0.1"}
 	names := map[string]bool{}
 	for _, q := range set.Queues {
 		names[q.Spec.Name] = true

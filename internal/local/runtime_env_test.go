@@ -26,7 +26,7 @@ func loadManifests(t *testing.T) *manifest.Set {
 // TestServiceEnv: each Service's environment here is its manifest's with
 // every cluster name rewritten to where the same thing listens locally,
 // Secrets resolved to the local servers' credentials, RabbitMQ names
-// prefixed, and Knative's own variables.
+// prefixed, Knative's own variables, and loopback as the address to listen on.
 func TestServiceEnv(t *testing.T) {
 	set := loadManifests(t)
 	local := here{
@@ -42,7 +42,7 @@ func TestServiceEnv(t *testing.T) {
 		service, prefix string
 		want            []string
 	}{
-		{"ingest", "", []string{"K_SERVICE=ingest", "K_REVISION=ingest-00001", "K_SINK=http://127.0.0.1:8080/clima/default", "GOMAXPROCS=1"}},
+		{"ingest", "", []string{"K_SERVICE=ingest", "K_REVISION=ingest-00001", "LISTEN_HOST=127.0.0.1", "K_SINK=http://127.0.0.1:8080/clima/default", "GOMAXPROCS=1"}},
 		{"publisher", "", []string{"KAFKA_WRITER_ADDR=" + strings.TrimPrefix(local.services["kafka-writer"], "http://"),
 			"RABBIT_WRITER_ADDR=" + strings.TrimPrefix(local.services["rabbit-writer"], "http://")}},
 		{"kafka-writer", "", []string{"KAFKA_BROKERS=127.0.0.1:9001", "KAFKA_TOPIC=clima-topic"}},

@@ -84,8 +84,16 @@ func get(t *testing.T, s *service, path string) string {
 func awaitInFlight(t *testing.T, s *service, n int) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if got := s.status().InFlight; got != n {
-			return fmt.Errorf("%d in flight", got)
+		// The endpoint counts a request before it picks a replica: the
+		// replicas' own counts say it reached one.
+		atReplicas := 0
+		s.mu.Lock()
+		for _, p := range s.ready {
+			atReplicas += p.inFlight
+		}
+		s.mu.Unlock()
+		if got := s.status().InFlight; got != n || atReplicas != n {
+			return fmt.Errorf("%d in flight, %d at the replicas", got, atReplicas)
 		}
 		return nil
 	}, "%d requests in flight", n)

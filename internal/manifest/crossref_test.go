@@ -29,6 +29,11 @@ var platformEnv = []string{"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
 // -debug sets it to profile a function.
 var debugEnv = []string{"DEBUG_ADDR"}
 
+// runtimeEnv is what the serving runtime sets and no manifest does:
+// LISTEN_HOST, which clima dev sets to loopback (TestServiceEnv holds it);
+// in a pod it is unset, and a function listens on every interface.
+var runtimeEnv = []string{"LISTEN_HOST"}
+
 // TestReferencesResolve checks that the manifests of all four folders agree
 // with each other and with the code.
 func TestReferencesResolve(t *testing.T) {
@@ -110,7 +115,7 @@ func TestReferencesResolve(t *testing.T) {
 			}
 			reads := map[string]bool{}
 			for _, k := range strings.Fields(string(out)) {
-				if !slices.Contains(platformEnv, k) && !slices.Contains(debugEnv, k) {
+				if !slices.Contains(platformEnv, k) && !slices.Contains(debugEnv, k) && !slices.Contains(runtimeEnv, k) {
 					reads[k] = true
 				}
 			}

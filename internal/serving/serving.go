@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -85,6 +86,7 @@ func ListEnv(build Builder) []string {
 	env := config.New(func(string) (string, bool) { return "", false })
 	env.String("K_SERVICE", "")
 	env.Int("PORT", 8080, 0, 65535)
+	env.String("LISTEN_HOST", "")
 	env.String("DEBUG_ADDR", "")
 	fn, _ := build(context.Background(), env, slog.New(slog.DiscardHandler))
 	if fn != nil && fn.Close != nil {
@@ -101,6 +103,10 @@ func NewLogger(service string) *slog.Logger {
 // Run builds the function, serves it on PORT until ctx ends, then drains.
 func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
 	port := env.Int("PORT", 8080, 0, 65535)
+	// LISTEN_HOST is the serving runtime's: clima dev sets 127.0.0.1, so
+	// that only it reaches a function; in a pod it is unset and the function
+	// listens on every interface, as Knative expects of a container.
+	host := env.String("LISTEN_HOST", "")
 	debugAddr := env.String("DEBUG_ADDR", "")
 	fn, err := build(ctx, env, log)
 	if envErr := env.Err(); envErr != nil {
@@ -117,10 +123,10 @@ func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) 
 		defer serveDebug(debugAddr, log)()
 	}
 
-	lis, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		_ = closeFunction(fn)
-		return fmt.Errorf("listening on port %d: %w", port, err)
+		return fmt.Errorf("listening on %s port %d: %w", host, port, err)
 	}
 	h := &health{ready: fn.Ready}
 	var serveErr error
