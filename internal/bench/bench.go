@@ -380,7 +380,7 @@ type pathWatch struct {
 	client    *redis.Client
 	before    store.Stats
 	total     int64         // latest total read
-	doneAfter time.Duration // since the run's start, when it gained what was accepted (AwaitRange: and held still)
+	doneAfter time.Duration // since the run's start, when it gained its last report of the run
 }
 
 // OpenStores connects to both stores and reads what they hold now.
@@ -459,8 +459,11 @@ func (s *Stores) await(ctx context.Context, start time.Time, accepted func() int
 			}
 			p.total = total
 			switch gained := total - p.before.Total; {
-			case sent && (gained == want+inDoubt || inDoubt > 0 && gained >= want && time.Since(changed[i]) >= settle):
+			case sent && gained == want+inDoubt:
 				p.doneAfter = time.Since(start)
+			case sent && inDoubt > 0 && gained >= want && time.Since(changed[i]) >= settle:
+				p.doneAfter = changed[i].Sub(start) // its last report, not the end of the settle
+
 			case sent && gained > want+inDoubt && inDoubt == 0:
 				return fmt.Errorf("%s gained %d reports, more than the %d accepted", p.name, gained, want)
 			case sent && gained > want+inDoubt:

@@ -95,7 +95,11 @@ func (l *kafkaLoop) run(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				l.log.Error("fetching from Kafka", "error", err)
-				time.Sleep(200 * time.Millisecond)
+				// A pause before the next fetch, which a stop cuts short.
+				select {
+				case <-time.After(200 * time.Millisecond):
+				case <-ctx.Done():
+				}
 				continue
 			}
 			break
