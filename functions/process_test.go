@@ -23,6 +23,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
 )
@@ -224,8 +225,12 @@ func startInfra(t *testing.T) *infra {
 	return in
 }
 
-func (in *infra) storeEnv() map[string]string {
-	return map[string]string{"STORE_URL": in.redis.URL(), "STORE_PASSWORD": in.redis.Password}
+// storeEnv is a function's store settings, as the user of its role.
+func (in *infra) storeEnv(role store.Role) func() map[string]string {
+	return func() map[string]string {
+		url, password := in.redis.As(role)
+		return map[string]string{"STORE_URL": url, "STORE_PASSWORD": password}
+	}
 }
 
 func reportEvent(t *testing.T, eventType string, data any) testenv.Event {
@@ -255,9 +260,9 @@ func TestFunctionProcesses(t *testing.T) {
 	}{
 		{"ingest", func() map[string]string { return map[string]string{"K_SINK": "http://127.0.0.1:1"} },
 			reportEvent(t, events.TypeReported, map[string]string{"description": "x", "country": "GT", "weather": "sol"})},
-		{"kafka-consumer", in.storeEnv, reportEvent(t, "dev.knative.kafka.event", report[0])},
-		{"rabbit-consumer", in.storeEnv, reportEvent(t, "dev.knative.rabbitmq.event", report[0])},
-		{"dead-letter", in.storeEnv, reportEvent(t, "clima.weather.reported", map[string]string{"broken": "yes"})},
+		{"kafka-consumer", in.storeEnv(store.RoleConsumer), reportEvent(t, "dev.knative.kafka.event", report[0])},
+		{"rabbit-consumer", in.storeEnv(store.RoleConsumer), reportEvent(t, "dev.knative.rabbitmq.event", report[0])},
+		{"dead-letter", in.storeEnv(store.RoleDeadLetter), reportEvent(t, "clima.weather.reported", map[string]string{"broken": "yes"})},
 		{"publisher", func() map[string]string {
 			return map[string]string{
 				"KAFKA_WRITER_ADDR":  testenv.ServeWriter(t, writer.NewKafka(writer.KafkaConfig{Brokers: in.kafka, Topic: "clima-topic"}), 5*time.Second),

@@ -14,7 +14,8 @@ import (
 
 func TestRecordsEachDeadLetterOnce(t *testing.T) {
 	redis := testenv.StartRedis(t)
-	env := config.FromMap(map[string]string{"STORE_URL": redis.URL(), "STORE_PASSWORD": redis.Password})
+	url, password := redis.As(store.RoleDeadLetter)
+	env := config.FromMap(map[string]string{"STORE_URL": url, "STORE_PASSWORD": password})
 	fn, err := build(context.Background(), env, serving.NewLogger("dead-letter-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building dead-letter: %v %v", err, env.Err())

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/consume"
 	"github.com/clima-dev/clima/internal/serving"
@@ -28,15 +30,17 @@ var sources = []source{
 }
 
 type fixture struct {
-	redis *testenv.Redis
-	store *store.Store
-	url   string
+	redis  *testenv.Redis
+	store  *store.Store
+	reader *redis.Client // Grafana's user
+	url    string
 }
 
 func start(t testing.TB, path string) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
-	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: path,
+	url, password := r.As(store.RoleConsumer)
+	s, err := store.Open(store.Config{URL: url, Password: password, Path: path,
 		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -44,12 +48,12 @@ func start(t testing.TB, path string) *fixture {
 	t.Cleanup(func() { _ = s.Close() })
 	srv := httptest.NewServer(serving.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, serving.NewLogger("test")))
 	t.Cleanup(srv.Close)
-	return &fixture{redis: r, store: s, url: srv.URL}
+	return &fixture{redis: r, store: s, reader: r.ClientAs(t, store.RoleReader), url: srv.URL}
 }
 
 func (f *fixture) stats(t testing.TB) store.Stats {
 	t.Helper()
-	st, err := f.store.Stats(context.Background())
+	st, err := store.ReadStats(context.Background(), f.reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +135,11 @@ func TestConsumerStoresConcurrentReportsExactly(t *testing.T) {
 			if st.Latency.Count != reports || sum(st.Latency.Buckets) != reports {
 				t.Errorf("latency histogram counts %d (buckets %d), want %d", st.Latency.Count, sum(st.Latency.Buckets), reports)
 			}
-			recent, err := f.store.Client().XLen(context.Background(), store.KeyRecent).Result()
+			recent, err := f.reader.XLen(context.Background(), store.KeyRecent).Result()
 			if err != nil || recent < 100 {
 				t.Errorf("clima:recent holds %d entries (%v), want at least its cap of 100", recent, err)
 			}
-			fields, err := f.store.Client().HGetAll(context.Background(), store.ReportKey(all[7].Country, all[7].ID)).Result()
+			fields, err := f.reader.HGetAll(context.Background(), store.ReportKey(all[7].Country, all[7].ID)).Result()
 			if err != nil || fields["description"] != all[7].Description || fields["path"] != src.name {
 				t.Errorf("report hash of %s = %v (%v)", all[7].ID, fields, err)
 			}

@@ -89,20 +89,24 @@ func TestStrictRead(t *testing.T) {
 }
 
 // filled are Redis and Valkey filled as the consumers fill them: 60 and 57
-// reports, 2 dead letters in Redis.
+// reports, 2 dead letters in Redis; the clients log in as Grafana's read-only user.
 func filled(t *testing.T) map[string]*redis.Client {
 	t.Helper()
-	clients := map[string]*redis.Client{}
+	clients, _ := filledServers(t)
+	return clients
+}
+
+// filledServers is filled, with the servers, for a test that arranges more.
+func filledServers(t *testing.T) (map[string]*redis.Client, map[string]*testenv.Redis) {
+	t.Helper()
+	clients, servers := map[string]*redis.Client{}, map[string]*testenv.Redis{}
 	for uid, n := range map[string]int{"clima-redis": 60, "clima-valkey": 57} {
 		server := testenv.StartRedis(t)
 		if uid == "clima-valkey" {
 			server = testenv.StartValkey(t) // valkey-server, or the stand-in
 		}
-		s, err := store.Open(store.Config{URL: server.URL(), Password: server.Password, Path: uid, Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
+		servers[uid] = server
+		s := openAs(t, server, store.RoleConsumer, uid)
 		ctx := context.Background()
 		reports := testenv.Reports("dashboard", n)
 		if _, err := s.SaveAll(ctx, reports, reports[0].AcceptedAt.Add(42*time.Millisecond)); err != nil {
@@ -110,19 +114,20 @@ func filled(t *testing.T) map[string]*redis.Client {
 		}
 		if uid == "clima-redis" {
 			for i := range 2 {
-				if _, err := s.RecordDeadLetter(ctx, store.DeadLetter{ID: strconv.Itoa(i), Reason: "clima.weather.reported: 400", Event: []byte("{}")}); err != nil {
+				if _, err := openAs(t, server, store.RoleDeadLetter, uid).RecordDeadLetter(ctx, store.DeadLetter{ID: strconv.Itoa(i), Reason: "clima.weather.reported: 400", Event: []byte("{}")}); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		c, err := dashboard.Connect(server.URL(), server.Password)
+		url, password := server.As(store.RoleReader)
+		c, err := dashboard.Connect(url, "", password)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		clients[uid] = c
 	}
-	return clients
+	return clients, servers
 }
 
 func frameJSON(t *testing.T, f dashboard.Frame) string {
@@ -246,8 +251,8 @@ func TestHashBarsNeedAConversion(t *testing.T) {
 // dashboard file, and a panel the local view cannot draw: both show in a
 // real browser with no code change, the second saying why.
 func TestNewPanelsAppear(t *testing.T) {
-	clients := filled(t)
-	if err := clients["clima-valkey"].Set(context.Background(), "extra_counter", 4321, 0).Err(); err != nil {
+	clients, servers := filledServers(t)
+	if err := servers["clima-valkey"].Client(t).Set(context.Background(), "extra_counter", 4321, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	raw := committedJSON(t)
@@ -376,4 +381,16 @@ func committedJSON(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// openAs is a store on server, written as role's user.
+func openAs(t *testing.T, server *testenv.Redis, role store.Role, path string) *store.Store {
+	t.Helper()
+	url, password := server.As(role)
+	s, err := store.Open(store.Config{URL: url, Password: password, Path: path, Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

@@ -14,6 +14,9 @@ import (
 // (grafana/values.yaml), with where its password comes from in a cluster.
 type Datasource struct {
 	UID, Type, URL string
+	// User is the store user it logs in as (jsonData.user, with
+	// jsonData.acl), or "" for the server's default user.
+	User string
 	// PasswordSecret is the Secret key ("name/key") the password is read
 	// from through the chart's envValueFrom, or "" for none.
 	PasswordSecret string
@@ -25,9 +28,13 @@ type helmValues struct {
 	EnvValueFrom map[string]corev1.EnvVarSource `json:"envValueFrom"`
 	Datasources  map[string]struct {
 		Datasources []struct {
-			UID            string            `json:"uid"`
-			Type           string            `json:"type"`
-			URL            string            `json:"url"`
+			UID      string `json:"uid"`
+			Type     string `json:"type"`
+			URL      string `json:"url"`
+			JSONData struct {
+				ACL  bool   `json:"acl"`
+				User string `json:"user"`
+			} `json:"jsonData"`
 			SecureJSONData map[string]string `json:"secureJsonData"`
 		} `json:"datasources"`
 	} `json:"datasources"`
@@ -47,6 +54,9 @@ func ReadDatasources(valuesPath string) ([]Datasource, error) {
 	for _, file := range v.Datasources {
 		for _, ds := range file.Datasources {
 			d := Datasource{UID: ds.UID, Type: ds.Type, URL: ds.URL}
+			if ds.JSONData.ACL {
+				d.User = ds.JSONData.User
+			}
 			if password := ds.SecureJSONData["password"]; password != "" {
 				// Grafana expands $VAR in provisioning files from its env.
 				env, ok := strings.CutPrefix(password, "$")
@@ -62,12 +72,16 @@ func ReadDatasources(valuesPath string) ([]Datasource, error) {
 	return out, nil
 }
 
-// Connect opens a client of a datasource as the plugin connects: RESP2
-// (radix), so replies keep the server's order (HGETALL as a flat array).
-func Connect(rawURL, password string) (*redis.Client, error) {
+// Connect opens a client of a datasource as the plugin connects: as user
+// ("" for the default user), over RESP2 (radix), so replies keep the
+// server's order (HGETALL as a flat array).
+func Connect(rawURL, user, password string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if user != "" {
+		opts.Username = user
 	}
 	if password != "" {
 		opts.Password = password

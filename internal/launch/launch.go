@@ -26,14 +26,31 @@ func KeyValueBinary(store string) (string, error) {
 	return path, nil
 }
 
+// User is a store user: its name, password and ACL rules.
+type User struct {
+	Name, Password string
+	Rules          []string
+}
+
+// ACL is the user's definition after its name, as ACL SETUSER and the user
+// directive take it.
+func (u User) ACL() []string {
+	return append([]string{"on", ">" + u.Password}, u.Rules...)
+}
+
 // KeyValueArgs is the command line of a server on 127.0.0.1:port that keeps its
-// data in dir and asks for password: an append-only file fsynced on every
-// write (a report a consumer was told is stored survives a kill of the
-// server), no snapshots, in the foreground, logging to dir/server.log.
-func KeyValueArgs(port int, dir, password string) []string {
-	return []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--requirepass", password,
+// data in dir, with users and an administrator (the default user) who logs in
+// with adminPassword: an append-only file fsynced on every write (a report a
+// consumer was told is stored survives a kill of the server), no snapshots,
+// in the foreground, logging to dir/server.log.
+func KeyValueArgs(port int, dir, adminPassword string, users []User) []string {
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--requirepass", adminPassword,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(dir, "server.log")}
+	for _, u := range users {
+		args = append(append(args, "--user", u.Name), u.ACL()...)
+	}
+	return args
 }
 
 // FreePort is a TCP port on 127.0.0.1 that nothing listens on now.

@@ -30,10 +30,13 @@ func TestKeyValueServer(t *testing.T) {
 			t.Fatalf("%s stands in as %s", store, path)
 		}
 	}
-	args := KeyValueArgs(7001, "/data", "pw")
+	args := KeyValueArgs(7001, "/data", "pw", []User{{Name: "reader", Password: "rpw", Rules: []string{"-@all", "+get"}}})
 	for _, pair := range [][2]string{{"--bind", "127.0.0.1"}, {"--port", "7001"}, {"--requirepass", "pw"}, {"--appendfsync", "always"}, {"--logfile", "/data/server.log"}} {
 		if i := slices.Index(args, pair[0]); i < 0 || args[i+1] != pair[1] {
 			t.Errorf("no %s %s in %v", pair[0], pair[1], args)
 		}
+	}
+	if i := slices.Index(args, "--user"); i < 0 || !slices.Equal(args[i:], []string{"--user", "reader", "on", ">rpw", "-@all", "+get"}) {
+		t.Errorf("the user reader is not defined last in %v", args)
 	}
 }

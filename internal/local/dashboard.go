@@ -43,7 +43,7 @@ func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[st
 				return nil, fmt.Errorf("grafana datasource %s: no local value for Secret key %s", ds.UID, ds.PasswordSecret)
 			}
 		}
-		client, err := dashboard.Connect(rewrite.Replace(ds.URL), password)
+		client, err := dashboard.Connect(rewrite.Replace(ds.URL), ds.User, password)
 		if err != nil {
 			return nil, fmt.Errorf("grafana datasource %s: %w", ds.UID, err)
 		}

@@ -19,17 +19,23 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/launch"
+	"github.com/clima-dev/clima/internal/manifest"
 )
 
 // keyValue is a Redis or Valkey server: found at a URL, or started here
-// and restarted whenever it exits, as its StatefulSet would restart it.
+// and restarted whenever it exits, as its StatefulSet would restart it. It
+// has the users its StatefulSet defines, each with a password made here.
 type keyValue struct {
 	name     string // the StatefulSet it stands in for
 	addr     string
-	password string
-	binary   string
-	args     []string
-	log      *slog.Logger
+	password string // the administrator's (the default user)
+	users    []launch.User
+	// secrets are the local values of the Secret keys ("name/key") the
+	// StatefulSet reads its passwords from.
+	secrets map[string]string
+	binary  string
+	args    []string
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -37,45 +43,66 @@ type keyValue struct {
 	closing bool
 }
 
-// URL is the server's address with its password, for clients and clima stats.
-func (kv *keyValue) URL() string {
-	u := url.URL{Scheme: "redis", Host: kv.addr}
-	if kv.password != "" {
-		u.User = url.UserPassword("", kv.password)
-	}
-	return u.String()
+// keyValueSpec is what a store's StatefulSet says of its server: its name,
+// and its users with where their passwords come from.
+type keyValueSpec struct {
+	name        string
+	adminSecret string
+	users       []manifest.StoreUser
 }
 
-// startKeyValue uses the server at rawURL, or starts one for the StatefulSet
-// name: valkey-server for "valkey" when installed, redis-server otherwise,
-// with append-only persistence under dir and a random password.
-func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logger) (*keyValue, error) {
-	kv := &keyValue{name: name}
+// URLAs is the server's address with user's name and password, for the
+// clients of that user's role; "" when the server has no such user.
+func (kv *keyValue) URLAs(user string) string {
+	for _, u := range kv.users {
+		if u.Name == user {
+			return (&url.URL{Scheme: "redis", Host: kv.addr, User: url.UserPassword(u.Name, u.Password)}).String()
+		}
+	}
+	return ""
+}
+
+// startKeyValue uses the server at rawURL (its administrator's), or starts
+// one for the StatefulSet: valkey-server for "valkey" when installed,
+// redis-server otherwise, with append-only persistence under dir. Either way
+// the server gets the StatefulSet's users, with random passwords.
+func startKeyValue(ctx context.Context, spec keyValueSpec, rawURL, dir string, log *slog.Logger) (*keyValue, error) {
+	kv := &keyValue{name: spec.name, secrets: map[string]string{}}
+	for _, u := range spec.users {
+		user := launch.User{Name: u.Name, Password: randomHex(16), Rules: u.Rules}
+		kv.users = append(kv.users, user)
+		kv.secrets[u.PasswordSecret] = user.Password
+	}
 	if rawURL != "" {
 		u, err := url.Parse(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("%s URL: %w", name, err)
+			return nil, fmt.Errorf("%s URL: %w", spec.name, err)
 		}
 		kv.addr = u.Host
 		kv.password, _ = u.User.Password()
-		return kv, pingKeyValue(ctx, kv)
+		kv.secrets[spec.adminSecret] = kv.password
+		if err := pingKeyValue(ctx, kv); err != nil {
+			return nil, err
+		}
+		return kv, kv.defineUsers(ctx)
 	}
-	path, err := launch.KeyValueBinary(name)
+	path, err := launch.KeyValueBinary(spec.name)
 	if err != nil {
-		return nil, fmt.Errorf("%w, or set %s_URL", err, strings.ToUpper(name))
+		return nil, fmt.Errorf("%w, or set %s_URL", err, strings.ToUpper(spec.name))
 	}
 	port, err := launch.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, name)
+	data := filepath.Join(dir, spec.name)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
 	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
 	kv.password = randomHex(16)
+	kv.secrets[spec.adminSecret] = kv.password
 	kv.binary, kv.log = path, log
-	kv.args = launch.KeyValueArgs(port, data, kv.password)
+	kv.args = launch.KeyValueArgs(port, data, kv.password, kv.users)
 	if err := kv.start(); err != nil {
 		return nil, err
 	}
@@ -83,8 +110,25 @@ func startKeyValue(ctx context.Context, name, rawURL, dir string, log *slog.Logg
 		kv.close()
 		return nil, err
 	}
-	log.Info("started "+filepath.Base(path), "stands_in_for", name, "addr", kv.addr, "data", data)
+	log.Info("started "+filepath.Base(path), "stands_in_for", spec.name, "addr", kv.addr, "data", data, "users", len(kv.users))
 	return kv, nil
+}
+
+// defineUsers makes a server found at a URL have exactly the users of its
+// StatefulSet, as the server started here has them from its command line.
+func (kv *keyValue) defineUsers(ctx context.Context) error {
+	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
+	defer client.Close()
+	for _, u := range kv.users {
+		args := []any{"acl", "setuser", u.Name, "reset"}
+		for _, a := range u.ACL() {
+			args = append(args, a)
+		}
+		if err := client.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("%s at %s: defining user %s: %w", kv.name, kv.addr, u.Name, err)
+		}
+	}
+	return nil
 }
 
 // start runs the server and restarts it when it exits unasked.

@@ -2,10 +2,14 @@ package local
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/store"
 )
 
 // TestKeyValueServer starts the server standing in for a store, with a
@@ -14,7 +18,7 @@ import (
 func TestKeyValueServer(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	kv, err := startKeyValue(ctx, "redis", "", dir, quiet)
+	kv, err := startKeyValue(ctx, testSpec("redis"), "", dir, quiet)
 	if err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
@@ -25,14 +29,20 @@ func TestKeyValueServer(t *testing.T) {
 	if err := redis.NewClient(&redis.Options{Addr: kv.addr}).Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Fatalf("ping without the password: %v, want NOAUTH", err)
 	}
-	opts, err := redis.ParseURL(kv.URL())
-	if err != nil {
-		t.Fatal(err)
+	if len(kv.secrets) != 1+len(store.Roles) || kv.secrets["clima-redis/password"] != kv.password {
+		t.Fatalf("local values of the Secret keys: %d, want the administrator's and one per role", len(kv.secrets))
 	}
-	client := redis.NewClient(opts)
+	reader := roleClient(t, kv, store.RoleReader)
+	if err := reader.Set(ctx, "k", "v", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("SET as reader: %v, want NOPERM", err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
 	defer client.Close()
 	if err := client.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
+	}
+	if v, err := reader.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET as reader: %q, %v", v, err)
 	}
 	if aof, err := client.ConfigGet(ctx, "appendfsync").Result(); err != nil || aof["appendfsync"] != "always" {
 		t.Fatalf("appendfsync %v (%v), want always", aof, err)
@@ -55,5 +65,55 @@ func TestKeyValueServer(t *testing.T) {
 	kv.close()
 	if err := client.Ping(ctx).Err(); err == nil {
 		t.Fatal("the server still answers after close")
+	}
+}
+
+// testSpec is a store with a user for every role, as the manifests' are.
+func testSpec(name string) keyValueSpec {
+	spec := keyValueSpec{name: name, adminSecret: "clima-" + name + "/password"}
+	for _, role := range store.Roles {
+		spec.users = append(spec.users, manifest.StoreUser{Name: role.User, PasswordSecret: "clima-" + name + "/" + role.User + "-password", Rules: role.Rules})
+	}
+	return spec
+}
+
+// roleClient is a client of kv as role's user, closed when the test ends.
+func roleClient(t *testing.T, kv *keyValue, role store.Role) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(kv.URLAs(role.User))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestKeyValueServerAtURL: a server found at a URL (REDIS_URL) gets the
+// StatefulSet's users, with passwords made here, as a started one does.
+func TestKeyValueServerAtURL(t *testing.T) {
+	ctx := context.Background()
+	started, err := startKeyValue(ctx, testSpec("redis"), "", t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer started.close()
+	admin := (&url.URL{Scheme: "redis", Host: started.addr, User: url.UserPassword("", started.password)}).String()
+	found, err := startKeyValue(ctx, testSpec("redis"), admin, "", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.URLAs("reader") == started.URLAs("reader") {
+		t.Fatal("the server at the URL kept its reader's password")
+	}
+	consumer := roleClient(t, found, store.RoleConsumer)
+	if err := consumer.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the consumer's user with the new password: %v", err)
+	}
+	if err := consumer.FlushAll(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("FLUSHALL as the consumer: %v, want NOPERM", err)
+	}
+	if err := roleClient(t, started, store.RoleConsumer).Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("the old password: %v, want WRONGPASS", err)
 	}
 }

@@ -194,7 +194,11 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	for _, ss := range r.set.StatefulSets {
 		url := map[string]string{"redis": r.opts.RedisURL, "valkey": r.opts.ValkeyURL}[ss.Name]
-		kv, err := startKeyValue(ctx, ss.Name, url, filepath.Join(r.opts.StateDir, "data"), r.log)
+		adminSecret, users, err := manifest.StoreUsers(ss)
+		if err != nil {
+			return err
+		}
+		kv, err := startKeyValue(ctx, keyValueSpec{ss.Name, adminSecret, users}, url, filepath.Join(r.opts.StateDir, "data"), r.log)
 		if err != nil {
 			return err
 		}
@@ -243,15 +247,16 @@ func (r *runtime) start(ctx context.Context) error {
 		r.services[s.Name] = svc
 	}
 	local := here{services: map[string]string{}, stores: map[string]string{}, kafka: r.kafka.brokers, rabbit: r.rabbit.url, broker: r.brokerURL}
-	passwords := map[string]string{}
+	storeSecrets := map[string]string{}
 	for name, svc := range r.services {
 		local.services[name] = svc.url
 	}
 	for name, kv := range r.stores {
-		local.stores[name], passwords[name] = kv.addr, kv.password
+		local.stores[name] = kv.addr
+		maps.Copy(storeSecrets, kv.secrets)
 	}
 	rewrite := clusterRewriter(r.set, local)
-	secrets := localSecrets(r.set, passwords, r.rabbit.url)
+	secrets := localSecrets(r.set, storeSecrets, r.rabbit.url)
 	for _, s := range r.set.Services {
 		env, err := serviceEnv(s, r.set, rewrite, secrets, r.opts.RabbitPrefix)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/clima-dev/clima/internal/store"
 )
 
 // Endpoints is what endpoints.json holds: where everything listens.
@@ -112,11 +114,12 @@ func (r *runtime) writeEndpoints() error {
 	for name, s := range r.services {
 		e.Services[name] = s.url
 	}
+	// clima stats, load and bench read the stores as Grafana does.
 	if kv, ok := r.stores["redis"]; ok {
-		e.Redis = kv.URL()
+		e.Redis = kv.URLAs(store.RoleReader.User)
 	}
 	if kv, ok := r.stores["valkey"]; ok {
-		e.Valkey = kv.URL()
+		e.Valkey = kv.URLAs(store.RoleReader.User)
 	}
 	names := make([]string, 0, len(e.Services))
 	for n := range e.Services {

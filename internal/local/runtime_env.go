@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"sort"
 	"strconv"
@@ -74,20 +75,11 @@ func clusterRewriter(set *manifest.Set, local here) *strings.Replacer {
 }
 
 // localSecrets gives every Secret key the manifests reference its local
-// value: a store's password is the password of the server standing in for
-// it (storePasswords, by StatefulSet); a RabbitMQ user's credentials are
-// those of the local RabbitMQ URL.
-func localSecrets(set *manifest.Set, storePasswords map[string]string, rabbitURL string) map[string]string {
-	values := map[string]string{}
-	for _, ss := range set.StatefulSets {
-		for _, c := range ss.Spec.Template.Spec.Containers {
-			for _, e := range c.Env {
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-					values[e.ValueFrom.SecretKeyRef.Name+"/"+e.ValueFrom.SecretKeyRef.Key] = storePasswords[ss.Name]
-				}
-			}
-		}
-	}
+// value: the stores' passwords are those the servers standing in were given
+// (storeSecrets, by Secret key); a RabbitMQ user's credentials are those of
+// the local RabbitMQ URL.
+func localSecrets(set *manifest.Set, storeSecrets map[string]string, rabbitURL string) map[string]string {
+	values := maps.Clone(storeSecrets)
 	user, password := rabbitCredentials(rabbitURL)
 	for _, u := range set.RabbitUsers {
 		if s := u.Spec.ImportCredentialsSecret; s != nil {

@@ -37,7 +37,8 @@ func TestServiceEnv(t *testing.T) {
 		local.services[s.Name] = "http://127.0.0.1:" + []string{"6001", "6002", "6003", "6004", "6005", "6006", "6007"}[i]
 	}
 	rewrite := clusterRewriter(set, local)
-	secrets := localSecrets(set, map[string]string{"redis": "redis-pw", "valkey": "valkey-pw"}, local.rabbit)
+	secrets := localSecrets(set, map[string]string{"clima-redis/consumer-password": "redis-pw", "clima-redis/dead-letter-password": "dead-pw",
+		"clima-valkey/consumer-password": "valkey-pw"}, local.rabbit)
 	for _, tc := range []struct {
 		service, prefix string
 		want            []string
@@ -48,8 +49,9 @@ func TestServiceEnv(t *testing.T) {
 		{"kafka-writer", "", []string{"KAFKA_BROKERS=127.0.0.1:9001", "KAFKA_TOPIC=clima-topic"}},
 		{"rabbit-writer", "", []string{"RABBITMQ_URL=amqp://127.0.0.1:5673/", "RABBITMQ_USERNAME=guest", "RABBITMQ_PASSWORD=guest", "RABBITMQ_QUEUE=clima-queue"}},
 		{"rabbit-writer", "t1-", []string{"RABBITMQ_QUEUE=t1-clima-queue", "RABBITMQ_ROUTING_KEY=t1-clima-queue"}},
-		{"kafka-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7001", "STORE_PASSWORD=redis-pw"}},
-		{"rabbit-consumer", "", []string{"STORE_URL=redis://127.0.0.1:7002", "STORE_PASSWORD=valkey-pw"}},
+		{"kafka-consumer", "", []string{"STORE_URL=redis://consumer@127.0.0.1:7001", "STORE_PASSWORD=redis-pw"}},
+		{"dead-letter", "", []string{"STORE_URL=redis://dead-letter@127.0.0.1:7001", "STORE_PASSWORD=dead-pw"}},
+		{"rabbit-consumer", "", []string{"STORE_URL=redis://consumer@127.0.0.1:7002", "STORE_PASSWORD=valkey-pw"}},
 	} {
 		t.Run(tc.service+"/"+tc.prefix, func(t *testing.T) {
 			env, err := serviceEnv(set.Service(tc.service), set, rewrite, secrets, tc.prefix)
@@ -71,7 +73,7 @@ func TestServiceEnv(t *testing.T) {
 
 	t.Run("a Secret key with no local value is an error", func(t *testing.T) {
 		if _, err := serviceEnv(set.Service("kafka-consumer"), set, rewrite, map[string]string{}, ""); err == nil ||
-			!strings.Contains(err.Error(), "no local value for Secret key clima-redis/password") {
+			!strings.Contains(err.Error(), "no local value for Secret key clima-redis/consumer-password") {
 			t.Fatalf("error %v, want the missing Secret key named", err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -36,6 +37,7 @@ type Set struct {
 	ConfigMaps      []*corev1.ConfigMap
 	K8sServices     []*corev1.Service
 	StatefulSets    []*appsv1.StatefulSet
+	NetworkPolicies []*networkingv1.NetworkPolicy
 	Services        []*servingv1.Service
 	Brokers         []*eventingv1.Broker
 	Triggers        []*eventingv1.Trigger
@@ -248,6 +250,8 @@ func (s *Set) add(file string, doc []byte) error {
 		return into(strict, &s.K8sServices)
 	case "apps/v1 StatefulSet":
 		return into(strict, &s.StatefulSets)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return into(strict, &s.NetworkPolicies)
 	case "serving.knative.dev/v1 Service":
 		return into(strict, &s.Services)
 	case "eventing.knative.dev/v1 Broker":
@@ -339,3 +343,61 @@ func stripComments(doc []byte) []byte {
 }
 
 func bufioReader(data []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(data)) }
+
+// StoreUser is a user a Redis or Valkey StatefulSet defines on its server's
+// command line (--user <name> on >$(VAR) <rules>…), its password from the
+// Secret key ("secret/key") the container's env VAR is read from.
+type StoreUser struct {
+	Name, PasswordSecret string
+	Rules                []string
+}
+
+// StoreUsers reads the users a store's StatefulSet defines, and the Secret
+// key of its administrator's password (--requirepass $(VAR)).
+func StoreUsers(ss *appsv1.StatefulSet) (adminSecret string, users []StoreUser, err error) {
+	if len(ss.Spec.Template.Spec.Containers) != 1 {
+		return "", nil, fmt.Errorf("StatefulSet %s: want one container", ss.Name)
+	}
+	c := ss.Spec.Template.Spec.Containers[0]
+	secretOf := func(ref string) (string, error) {
+		name, ok := strings.CutPrefix(ref, "$(")
+		name, ok2 := strings.CutSuffix(name, ")")
+		for _, e := range c.Env {
+			if ok && ok2 && e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				return e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key, nil
+			}
+		}
+		return "", fmt.Errorf("StatefulSet %s: a password must be $(VAR) with VAR from a Secret, not %q", ss.Name, ref)
+	}
+	args := c.Args
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--requirepass":
+			if i+1 == len(args) {
+				return "", nil, fmt.Errorf("StatefulSet %s: --requirepass without a password", ss.Name)
+			}
+			if adminSecret, err = secretOf(args[i+1]); err != nil {
+				return "", nil, err
+			}
+		case "--user":
+			end := i + 1
+			for end < len(args) && !strings.HasPrefix(args[end], "--") {
+				end++
+			}
+			def := args[i+1 : end]
+			if len(def) < 3 || def[1] != "on" || !strings.HasPrefix(def[2], ">") {
+				return "", nil, fmt.Errorf("StatefulSet %s: want --user <name> on >$(VAR) <rules>…, got %q", ss.Name, def)
+			}
+			secret, err := secretOf(def[2][1:])
+			if err != nil {
+				return "", nil, err
+			}
+			users = append(users, StoreUser{Name: def[0], PasswordSecret: secret, Rules: def[3:]})
+			i = end - 1
+		}
+	}
+	if adminSecret == "" {
+		return "", nil, fmt.Errorf("StatefulSet %s: no --requirepass $(VAR)", ss.Name)
+	}
+	return adminSecret, users, nil
+}

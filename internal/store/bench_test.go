@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 )
@@ -28,17 +30,31 @@ func servers() []struct {
 	}{{"redis", testenv.StartRedis}, {valkey, testenv.StartValkey}}
 }
 
-// openStore is a store on a server of its own, for the path named.
-func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, path string, recentMax int) *store.Store {
+// openedStore is a store on a server of its own, written as the user of
+// its role, with clients for what a test reads (as Grafana's user) and
+// arranges (as the administrator).
+type openedStore struct {
+	*store.Store
+	reader, admin *redis.Client
+}
+
+// openStore opens a store for the path named: dead-letter's as its user,
+// every other path's as the consumers'.
+func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, path string, recentMax int) openedStore {
 	tb.Helper()
 	r := start(tb)
-	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: path,
+	role := store.RoleConsumer
+	if path == "dead-letter" {
+		role = store.RoleDeadLetter
+	}
+	url, password := r.As(role)
+	s, err := store.Open(store.Config{URL: url, Password: password, Path: path,
 		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: recentMax})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return openedStore{Store: s, reader: r.ClientAs(tb, store.RoleReader), admin: r.Client(tb)}
 }
 
 // BenchmarkSaveAll is the store script: a batch of reports (one script call

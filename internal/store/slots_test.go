@@ -49,3 +49,16 @@ func TestScriptSlots(t *testing.T) {
 	ra := reportArgs{"id", "GT", "Soleado", "d", "at", 7, "le_10"}
 	check(ra, ra.appendTo(nil), "A_PER_REPORT", "")
 }
+
+// TestScriptCommands: the commands the writers' users may run are exactly
+// those their scripts call.
+func TestScriptCommands(t *testing.T) {
+	for script, want := range map[string]string{
+		saveSource:       "expire hget hincrby hset incrby set type xadd",
+		deadLetterSource: "hincrby incr set xadd",
+	} {
+		if got := strings.Join(ScriptCommands(script), " "); got != want {
+			t.Errorf("script calls %s, want %s", got, want)
+		}
+	}
+}

@@ -25,9 +25,6 @@ type Latency struct {
 	Buckets map[string]int64
 }
 
-// Stats reads the counters in one round trip.
-func (s *Store) Stats(ctx context.Context) (Stats, error) { return ReadStats(ctx, s.rdb) }
-
 // ReadStats reads the counters of the store behind rdb in one round trip.
 func ReadStats(ctx context.Context, rdb *redis.Client) (Stats, error) {
 	pipe := rdb.Pipeline()

@@ -36,10 +36,12 @@ func ReportKey(country, id string) string { return "clima:" + country + ":" + id
 
 func seenKey(id string) string { return "clima:seen:" + id }
 
+const deadSeenPrefix = "clima:dead_seen:"
+
 // deadSeenKey hashes a dead letter's id: an event's source and id may be long.
 func deadSeenKey(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return "clima:dead_seen:" + hex.EncodeToString(sum[:16])
+	return deadSeenPrefix + hex.EncodeToString(sum[:16])
 }
 
 // LatencyBucketsMs are the upper bounds of the latency histogram; a report
@@ -243,9 +245,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Client exposes the connection for readers of the data model (stats, tests).
-func (s *Store) Client() *redis.Client { return s.rdb }
 
 // Close closes the connections.
 func (s *Store) Close() error { return s.rdb.Close() }

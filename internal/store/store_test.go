@@ -35,7 +35,7 @@ func exactlyOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 		t.Fatalf("repeated group: stored %d, %v; want 0", n, err)
 	}
 
-	st, err := store.ReadStats(ctx, s.Client())
+	st, err := store.ReadStats(ctx, s.reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func exactlyOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 		t.Errorf("latency %+v, want 2500 reports of at least 30 ms in the buckets", st.Latency)
 	}
 	for _, r := range []events.Report{reports[0], reports[1499], reports[2499]} {
-		h, err := s.Client().HGetAll(ctx, store.ReportKey(r.Country, r.ID)).Result()
+		h, err := s.reader.HGetAll(ctx, store.ReportKey(r.Country, r.ID)).Result()
 		if err != nil || h["id"] != r.ID || h["description"] != r.Description || h["weather"] != string(r.Weather) || h["path"] != "kafka" {
 			t.Errorf("report %s stored as %v (%v)", r.ID, h, err)
 		}
 	}
-	newest, err := s.Client().XRevRangeN(ctx, store.KeyRecent, "+", "-", 100).Result()
+	newest, err := s.reader.XRevRangeN(ctx, store.KeyRecent, "+", "-", 100).Result()
 	if err != nil || len(newest) != 100 {
 		t.Fatalf("%s: %d entries (%v), want at least its cap of 100", store.KeyRecent, len(newest), err)
 	}
@@ -77,7 +77,7 @@ func exactlyOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 func allOrNothingPerReport(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
 	s := openStore(t, start, "kafka", 100)
-	if err := s.Client().Set(ctx, store.KeyRecent, "not a stream", 0).Err(); err != nil {
+	if err := s.admin.Set(ctx, store.KeyRecent, "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	reports := testenv.Reports("wrong-key", 10)
@@ -85,10 +85,10 @@ func allOrNothingPerReport(t *testing.T, start func(testing.TB) *testenv.Redis) 
 	if n != 0 || err == nil || !strings.Contains(err.Error(), "clima: clima:recent is a string, want a stream") {
 		t.Fatalf("stored %d, %v; want 0 and the script's refusal", n, err)
 	}
-	if keys, _ := s.Client().Keys(ctx, "*").Result(); len(keys) != 1 {
+	if keys, _ := s.reader.Keys(ctx, "*").Result(); len(keys) != 1 {
 		t.Fatalf("the refused script wrote %v", keys)
 	}
-	if err := s.Client().Del(ctx, store.KeyRecent).Err(); err != nil {
+	if err := s.admin.Del(ctx, store.KeyRecent).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.SaveAll(ctx, reports, time.Now()); n != 10 || err != nil {
@@ -134,7 +134,7 @@ func latencyBuckets(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	if n, err := s.SaveAll(ctx, reports, storedAt); n != 5 || err != nil {
 		t.Fatalf("stored %d, %v; want 5", n, err)
 	}
-	st, err := store.ReadStats(ctx, s.Client())
+	st, err := store.ReadStats(ctx, s.reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func latencyBuckets(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	if fmt.Sprint(st.Latency) != fmt.Sprint(want) {
 		t.Errorf("latency %+v, want %+v", st.Latency, want)
 	}
-	h, err := s.Client().HGetAll(ctx, store.ReportKey(reports[3].Country, reports[3].ID)).Result()
+	h, err := s.reader.HGetAll(ctx, store.ReportKey(reports[3].Country, reports[3].ID)).Result()
 	if err != nil || h["latency_ms"] != "40" || h["stored_at"] != "2026-12-01T12:00:00Z" || h["path"] != "rabbitmq" {
 		t.Errorf("report hash %v (%v)", h, err)
 	}
@@ -154,7 +154,8 @@ func latencyBuckets(t *testing.T, start func(testing.TB) *testenv.Redis) {
 func retention(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
 	r := start(t)
-	s, err := store.Open(store.Config{URL: r.URL(), Password: r.Password, Path: "kafka",
+	url, password := r.As(store.RoleConsumer)
+	s, err := store.Open(store.Config{URL: url, Password: password, Path: "kafka",
 		Retention: time.Hour, DedupeWindow: 3 * time.Hour, RecentMax: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func retention(t *testing.T, start func(testing.TB) *testenv.Redis) {
 		store.KeyTotal:                             -1, // no expiry
 		store.KeyCountryCounts:                     -1,
 	} {
-		ttl, err := s.Client().TTL(ctx, key).Result()
+		ttl, err := r.ClientAs(t, store.RoleReader).TTL(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,12 +195,12 @@ func deadLettersOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 			t.Fatalf("dead letter %d: recorded %v, %v; want %v", i, got, err, c.want)
 		}
 	}
-	st, err := store.ReadStats(ctx, s.Client())
+	st, err := store.ReadStats(ctx, s.reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reasons, _ := s.Client().HGetAll(ctx, store.KeyDeadReasons).Result()
-	kept, _ := s.Client().XRange(ctx, store.KeyDeadStream, "-", "+").Result()
+	reasons, _ := s.reader.HGetAll(ctx, store.KeyDeadReasons).Result()
+	kept, _ := s.reader.XRange(ctx, store.KeyDeadStream, "-", "+").Result()
 	if st.DeadLetters != 2 || fmt.Sprint(reasons) != "map[400 from ingest:2]" || len(kept) != 2 || kept[0].Values["event"] != `{"id":"1"}` {
 		t.Errorf("dead letters %d, reasons %v, stream %v; want 2 kept whole", st.DeadLetters, reasons, kept)
 	}
@@ -215,8 +216,8 @@ func outOfMemoryRefusedUpFront(t *testing.T, start func(testing.TB) *testenv.Red
 	if _, err := s.SaveAll(ctx, warm, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := s.Client().DBSize(ctx).Result()
-	if err := s.Client().ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+	before, _ := s.reader.DBSize(ctx).Result()
+	if err := s.admin.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
 	reports := testenv.Reports("oom", 10)
@@ -224,10 +225,10 @@ func outOfMemoryRefusedUpFront(t *testing.T, start func(testing.TB) *testenv.Red
 	if n != 0 || err == nil || !strings.Contains(err.Error(), "OOM") {
 		t.Fatalf("out of memory: stored %d, %v; want 0 and an OOM refusal", n, err)
 	}
-	if after, _ := s.Client().DBSize(ctx).Result(); after != before {
+	if after, _ := s.reader.DBSize(ctx).Result(); after != before {
 		t.Fatalf("the refused call wrote: %d keys, %d before", after, before)
 	}
-	if err := s.Client().ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+	if err := s.admin.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.SaveAll(ctx, reports, time.Now()); n != 10 || err != nil {
@@ -243,13 +244,13 @@ func scriptCacheFlushed(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	if _, err := s.SaveAll(ctx, testenv.Reports("before-flush", 3), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Client().ScriptFlush(ctx).Err(); err != nil {
+	if err := s.admin.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.SaveAll(ctx, testenv.Reports("after-flush", 3), time.Now()); n != 3 || err != nil {
 		t.Fatalf("after SCRIPT FLUSH: stored %d, %v; want 3", n, err)
 	}
-	if st, _ := store.ReadStats(ctx, s.Client()); st.Total != 6 {
+	if st, _ := store.ReadStats(ctx, s.reader); st.Total != 6 {
 		t.Errorf("total %d, want 6", st.Total)
 	}
 }

@@ -17,9 +17,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/launch"
+	"github.com/clima-dev/clima/internal/store"
 )
 
-// Redis is a redis-server process owned by one test.
+// Redis is a redis-server process owned by one test, with a user for every
+// store role (store.Roles) and an administrator (the default user, whose
+// password is Password) for what a test arranges or inspects.
 type Redis struct {
 	Addr     string
 	Password string
@@ -29,8 +32,25 @@ type Redis struct {
 	cmd      *exec.Cmd
 }
 
-// URL is the server's address as a store URL.
+// URL is the server's address as a store URL, for its administrator.
 func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// As is how a client of role connects: a URL that names the role's user,
+// and its password, which comes apart as from a Secret.
+func (r *Redis) As(role store.Role) (url, password string) {
+	return "redis://" + role.User + "@" + r.Addr, r.rolePassword(role)
+}
+
+// ClientAs returns a client logged in as role's user, closed when the test
+// ends.
+func (r *Redis) ClientAs(t testing.TB, role store.Role) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Username: role.User, Password: r.rolePassword(role), MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func (r *Redis) rolePassword(role store.Role) string { return r.Password + "-" + role.User }
 
 // StartRedis starts a redis-server on a free port with a password and
 // append-only persistence (so a restart keeps its data), and stops it when
@@ -47,15 +67,19 @@ func StartValkey(t testing.TB) *Redis {
 	return startKeyValue(t, "valkey")
 }
 
-func startKeyValue(t testing.TB, store string) *Redis {
+func startKeyValue(t testing.TB, kind string) *Redis {
 	t.Helper()
-	path, err := launch.KeyValueBinary(store)
+	path, err := launch.KeyValueBinary(kind)
 	if err != nil {
 		t.Fatalf("%v (make test installs it)", err)
 	}
 	port := FreePort(t)
 	r := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Password: "test-" + strconv.Itoa(os.Getpid()), binary: path, dir: t.TempDir()}
-	r.args = launch.KeyValueArgs(port, r.dir, r.Password)
+	var users []launch.User
+	for _, role := range store.Roles {
+		users = append(users, launch.User{Name: role.User, Password: r.rolePassword(role), Rules: role.Rules})
+	}
+	r.args = launch.KeyValueArgs(port, r.dir, r.Password, users)
 	r.Start(t)
 	t.Cleanup(func() { r.Stop(t) })
 	return r

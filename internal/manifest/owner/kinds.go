@@ -12,7 +12,9 @@ import (
 	strimzi "github.com/scholzj/strimzi-go/pkg/apis/kafka.strimzi.io/v1beta2"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -43,6 +45,8 @@ var kinds = map[string]kind{
 	"v1 Secret":           {"k8s.io/api strict decoding + core enums", true, core(secretEnums), nil},
 	"v1 Service":          {"k8s.io/api strict decoding + core enums", true, core(serviceEnums), nil},
 	"apps/v1 StatefulSet": {"k8s.io/api strict decoding + core enums", true, core(statefulSetEnums), nil},
+
+	"networking.k8s.io/v1 NetworkPolicy": {"k8s.io/api strict decoding + networking enums + label selectors", true, core(networkPolicyEnums), nil},
 
 	"serving.knative.dev/v1 Service":  {"Knative CRD schema + serving types + SetDefaults/Validate", true, knative[servingv1.Service](), nil},
 	"eventing.knative.dev/v1 Broker":  {"Knative CRD schema + eventing types + SetDefaults/Validate", true, knative[eventingv1.Broker](), nil},
@@ -94,6 +98,38 @@ func serviceEnums(s *corev1.Service) field.ErrorList {
 	errs := enum(spec.Child("type"), s.Spec.Type, corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName)
 	for i, p := range s.Spec.Ports {
 		errs = append(errs, enum(spec.Child("ports").Index(i).Child("protocol"), p.Protocol, corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP)...)
+	}
+	return errs
+}
+
+// networkPolicyEnums checks the policy types, the ports' protocols and that
+// every label selector is one the API server accepts.
+func networkPolicyEnums(p *networkingv1.NetworkPolicy) field.ErrorList {
+	spec := field.NewPath("spec")
+	var errs field.ErrorList
+	for i, t := range p.Spec.PolicyTypes {
+		errs = append(errs, enum(spec.Child("policyTypes").Index(i), t, networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress)...)
+	}
+	selector := func(path *field.Path, s *metav1.LabelSelector) {
+		if s == nil {
+			return
+		}
+		if _, err := metav1.LabelSelectorAsSelector(s); err != nil {
+			errs = append(errs, field.Invalid(path, s, err.Error()))
+		}
+	}
+	selector(spec.Child("podSelector"), &p.Spec.PodSelector)
+	for i, rule := range p.Spec.Ingress {
+		path := spec.Child("ingress").Index(i)
+		for j, peer := range rule.From {
+			selector(path.Child("from").Index(j).Child("podSelector"), peer.PodSelector)
+			selector(path.Child("from").Index(j).Child("namespaceSelector"), peer.NamespaceSelector)
+		}
+		for j, port := range rule.Ports {
+			if port.Protocol != nil {
+				errs = append(errs, enum(path.Child("ports").Index(j).Child("protocol"), *port.Protocol, corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP)...)
+			}
+		}
 	}
 	return errs
 }

@@ -114,6 +114,10 @@ var handPicked = map[string][]mutation{
 		{kind: "enum", path: []string{"spec", "podManagementPolicy"}, field: "spec.podManagementPolicy"},
 		{kind: "required", exists: true, path: []string{"metadata", "name"}, field: "metadata.name"},
 	},
+	"NetworkPolicy networking.k8s.io/v1": {
+		{kind: "enum", path: []string{"spec", "policyTypes", "0"}, field: "spec.policyTypes[0]"},
+		{kind: "required", exists: true, path: []string{"metadata", "name"}, field: "metadata.name"},
+	},
 	"Namespace v1": {{kind: "required", exists: true, path: []string{"metadata", "name"}, field: "metadata.name"}},
 	"ConfigMap v1": {{kind: "required", exists: true, path: []string{"metadata", "name"}, field: "metadata.name"}},
 	"KafkaNodePool kafka.strimzi.io/v1beta2": {
@@ -205,8 +209,12 @@ func apply(t *testing.T, doc any, m mutation) {
 			doc = node[key]
 		case []any:
 			n, err := strconv.Atoi(key)
-			if err != nil || n >= len(node) || last {
+			if err != nil || n >= len(node) || last && m.kind != "enum" {
 				t.Fatalf("cannot follow %s", strings.Join(m.path[:i+1], "."))
+			}
+			if last {
+				node[n] = "notAValidValue"
+				return
 			}
 			doc = node[n]
 		default:
