@@ -93,7 +93,7 @@ cluster-deps: ## install Knative (Kourier), Kafka broker and source, Strimzi, ce
 	$(KUBECTL) apply -f $(GH)/rabbitmq/messaging-topology-operator/releases/download/$(TOPOLOGY_OPERATOR_VERSION)/messaging-topology-operator-with-certmanager.yaml
 	$(KUBECTL) apply -f $(GH)/knative-extensions/eventing-rabbitmq/releases/download/knative-v$(KNATIVE_VERSION)/rabbitmq-source.yaml
 
-secrets: ## create clima's Secrets with random passwords (idempotent: existing ones are kept)
+secrets: ## create clima's Secrets with random passwords (idempotent: existing keys are kept, missing ones added)
 	@scripts/secrets.sh
 
 images: ## build and push every function image with ko (needs KO_DOCKER_REPO)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"text/tabwriter"
 
@@ -19,18 +18,16 @@ import (
 func stats(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("clima stats", flag.ContinueOnError)
 	state := fs.String("state", ".clima", "the folder of a running clima dev (its endpoints.json)")
-	redisURL := fs.String("redis", "", "Redis URL (default: from endpoints.json, or REDIS_URL)")
-	valkeyURL := fs.String("valkey", "", "Valkey URL (default: from endpoints.json, or VALKEY_URL)")
+	// The default is the read-only user clima dev made; REDIS_URL and
+	// VALKEY_URL, which name an administrator, are not read.
+	redisURL := fs.String("redis", "", "Redis URL of a read-only user (default: from endpoints.json)")
+	valkeyURL := fs.String("valkey", "", "Valkey URL of a read-only user (default: from endpoints.json)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *redisURL == "" || *valkeyURL == "" {
 		e, err := local.ReadEndpoints(*state)
-		switch {
-		case err == nil:
-		case os.Getenv("REDIS_URL") != "" && os.Getenv("VALKEY_URL") != "":
-			e.Redis, e.Valkey = os.Getenv("REDIS_URL"), os.Getenv("VALKEY_URL")
-		default:
+		if err != nil {
 			return fmt.Errorf("no stores to read: start `clima dev` (make run), or pass -redis and -valkey: %w", err)
 		}
 		*redisURL, *valkeyURL = firstOf(*redisURL, e.Redis), firstOf(*valkeyURL, e.Valkey)

@@ -34,7 +34,7 @@ func TestRecordsEachDeadLetterOnce(t *testing.T) {
 		}
 	}
 
-	client := redis.Client(t)
+	client := redis.ClientAs(t, store.RoleReader)
 	ctx := context.Background()
 	if n, _ := client.Get(ctx, store.KeyDeadLetters).Int(); n != 2 {
 		t.Errorf("%s = %d, want 2 (a redelivered dead letter counts once)", store.KeyDeadLetters, n)

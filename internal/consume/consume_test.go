@@ -39,13 +39,9 @@ type fixture struct {
 func start(t testing.TB, path string) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
-	url, password := r.As(store.RoleConsumer)
-	s, err := store.Open(store.Config{URL: url, Password: password, Path: path,
-		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	cfg := r.StoreConfig(store.RoleConsumer, path)
+	cfg.RecentMax = 100
+	s := testenv.OpenStore(t, cfg)
 	srv := httptest.NewServer(serving.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, serving.NewLogger("test")))
 	t.Cleanup(srv.Close)
 	return &fixture{redis: r, store: s, reader: r.ClientAs(t, store.RoleReader), url: srv.URL}

@@ -106,7 +106,7 @@ func filledServers(t *testing.T) (map[string]*redis.Client, map[string]*testenv.
 			server = testenv.StartValkey(t) // valkey-server, or the stand-in
 		}
 		servers[uid] = server
-		s := openAs(t, server, store.RoleConsumer, uid)
+		s := testenv.OpenStore(t, server.StoreConfig(store.RoleConsumer, uid))
 		ctx := context.Background()
 		reports := testenv.Reports("dashboard", n)
 		if _, err := s.SaveAll(ctx, reports, reports[0].AcceptedAt.Add(42*time.Millisecond)); err != nil {
@@ -114,7 +114,7 @@ func filledServers(t *testing.T) (map[string]*redis.Client, map[string]*testenv.
 		}
 		if uid == "clima-redis" {
 			for i := range 2 {
-				if _, err := openAs(t, server, store.RoleDeadLetter, uid).RecordDeadLetter(ctx, store.DeadLetter{ID: strconv.Itoa(i), Reason: "clima.weather.reported: 400", Event: []byte("{}")}); err != nil {
+				if _, err := testenv.OpenStore(t, server.StoreConfig(store.RoleDeadLetter, uid)).RecordDeadLetter(ctx, store.DeadLetter{ID: strconv.Itoa(i), Reason: "clima.weather.reported: 400", Event: []byte("{}")}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -381,16 +381,4 @@ func committedJSON(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	return raw
-}
-
-// openAs is a store on server, written as role's user.
-func openAs(t *testing.T, server *testenv.Redis, role store.Role, path string) *store.Store {
-	t.Helper()
-	url, password := server.As(role)
-	s, err := store.Open(store.Config{URL: url, Password: password, Path: path, Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }

@@ -26,10 +26,12 @@ import (
 // and restarted whenever it exits, as its StatefulSet would restart it. It
 // has the users its StatefulSet defines, each with a password made here.
 type keyValue struct {
-	name     string // the StatefulSet it stands in for
-	addr     string
-	password string // the administrator's (the default user)
-	users    []launch.User
+	name string // the StatefulSet it stands in for
+	addr string
+	// admin and password are the administrator's: the default user of a
+	// server started here, the user of a REDIS_URL / VALKEY_URL.
+	admin, password string
+	users           []launch.User
 	// secrets are the local values of the Secret keys ("name/key") the
 	// StatefulSet reads its passwords from.
 	secrets map[string]string
@@ -79,6 +81,7 @@ func startKeyValue(ctx context.Context, spec keyValueSpec, rawURL, dir string, l
 			return nil, fmt.Errorf("%s URL: %w", spec.name, err)
 		}
 		kv.addr = u.Host
+		kv.admin = u.User.Username()
 		kv.password, _ = u.User.Password()
 		kv.secrets[spec.adminSecret] = kv.password
 		if err := pingKeyValue(ctx, kv); err != nil {
@@ -117,7 +120,7 @@ func startKeyValue(ctx context.Context, spec keyValueSpec, rawURL, dir string, l
 // defineUsers makes a server found at a URL have exactly the users of its
 // StatefulSet, as the server started here has them from its command line.
 func (kv *keyValue) defineUsers(ctx context.Context) error {
-	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
+	client := kv.adminClient()
 	defer client.Close()
 	for _, u := range kv.users {
 		args := []any{"acl", "setuser", u.Name, "reset"}
@@ -171,7 +174,7 @@ func (kv *keyValue) pid() int {
 }
 
 func pingKeyValue(ctx context.Context, kv *keyValue) error {
-	client := redis.NewClient(&redis.Options{Addr: kv.addr, Password: kv.password})
+	client := kv.adminClient()
 	defer client.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -184,6 +187,10 @@ func pingKeyValue(ctx context.Context, kv *keyValue) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func (kv *keyValue) adminClient() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: kv.addr, Username: kv.admin, Password: kv.password})
 }
 
 func (kv *keyValue) close() {

@@ -98,7 +98,7 @@ func TestKeyValueServerAtURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer started.close()
-	admin := (&url.URL{Scheme: "redis", Host: started.addr, User: url.UserPassword("", started.password)}).String()
+	admin := (&url.URL{Scheme: "redis", Host: started.addr, User: url.UserPassword("default", started.password)}).String()
 	found, err := startKeyValue(ctx, testSpec("redis"), admin, "", quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -166,8 +166,10 @@ var (
 	// literalSecret is a key that names a secret, then its value.
 	literalSecret = regexp.MustCompile(`(?i)(password|passwd|secret|token|api[_-]?key)[a-z_-]*"?\s*[:=]\s*"?([^\s"{}]{4,})`)
 	// secretReference is a line that names a Secret rather than holding one.
-	secretReference  = regexp.MustCompile(`(?i)(secretKeyRef|existingSecret|secretName|importCredentialsSecret|passwordKey|userKey)`)
-	credentialsInURL = regexp.MustCompile(`[a-z]+://[^/\s:@]+:[^/\s@]+@`)
+	secretReference = regexp.MustCompile(`(?i)(secretKeyRef|existingSecret|secretName|importCredentialsSecret|passwordKey|userKey)`)
+	// credentialsInURL is a URL with a password, but not a shell variable's
+	// ($PASS), which is where a secret goes, not one.
+	credentialsInURL = regexp.MustCompile(`[a-z]+://[^/\s:@]+:[^/\s@$][^/\s@]*@`)
 )
 
 // looksLikeSecret reports whether a line writes a secret's value.
@@ -190,16 +192,17 @@ func looksLikeSecret(line string) bool {
 
 func TestSecretDetection(t *testing.T) {
 	for line, want := range map[string]bool{
-		"password: hunter22":                       true,
-		`  "adminPassword": "s3cr3t-value"`:        true,
-		"token=abcdef123":                          true,
-		"password: $REDIS_PASSWORD":                false,
-		"automountServiceAccountToken: false":      false,
-		"secretKeyRef: {name: clima-redis}":        false,
-		"  existingSecret: clima-grafana":          false,
-		"importCredentialsSecret:":                 false,
-		"secretName: clima-tls":                    false,
-		"    name: clima-redis  # the secret name": false,
+		"password: hunter22":                               true,
+		`  "adminPassword": "s3cr3t-value"`:                true,
+		"token=abcdef123":                                  true,
+		"password: $REDIS_PASSWORD":                        false,
+		"automountServiceAccountToken: false":              false,
+		"secretKeyRef: {name: clima-redis}":                false,
+		"  existingSecret: clima-grafana":                  false,
+		"importCredentialsSecret:":                         false,
+		"secretName: clima-tls":                            false,
+		"    name: clima-redis  # the secret name":         false,
+		"-redis redis://reader:$REDIS_PASS@127.0.0.1:6379": false,
 	} {
 		if got := looksLikeSecret(line) || credentialsInURL.MatchString(line); got != want {
 			t.Errorf("%q: flagged %v, want %v", line, got, want)

@@ -38,23 +38,13 @@ type openedStore struct {
 	reader, admin *redis.Client
 }
 
-// openStore opens a store for the path named: dead-letter's as its user,
-// every other path's as the consumers'.
-func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, path string, recentMax int) openedStore {
+// openStore opens a store for the path named, as role's user.
+func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, role store.Role, path string, recentMax int) openedStore {
 	tb.Helper()
 	r := start(tb)
-	role := store.RoleConsumer
-	if path == "dead-letter" {
-		role = store.RoleDeadLetter
-	}
-	url, password := r.As(role)
-	s, err := store.Open(store.Config{URL: url, Password: password, Path: path,
-		Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: recentMax})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return openedStore{Store: s, reader: r.ClientAs(tb, store.RoleReader), admin: r.Client(tb)}
+	cfg := r.StoreConfig(role, path)
+	cfg.RecentMax = recentMax
+	return openedStore{Store: testenv.OpenStore(tb, cfg), reader: r.ClientAs(tb, store.RoleReader), admin: r.Client(tb)}
 }
 
 // BenchmarkSaveAll is the store script: a batch of reports (one script call
@@ -62,7 +52,7 @@ func openStore(tb testing.TB, start func(testing.TB) *testenv.Redis, path string
 // always.
 func BenchmarkSaveAll(b *testing.B) {
 	for _, srv := range servers() {
-		s := openStore(b, srv.start, "bench", 1000)
+		s := openStore(b, srv.start, store.RoleConsumer, "bench", 1000)
 		for _, batch := range []int{1, 10, 100, 1000} {
 			b.Run(fmt.Sprintf("%s/batch=%d", srv.name, batch), func(b *testing.B) {
 				b.ReportAllocs()
@@ -85,7 +75,7 @@ func BenchmarkSaveAll(b *testing.B) {
 // one report per call each, as 64 consumer requests without coalescing.
 func BenchmarkSaveConcurrent(b *testing.B) {
 	for _, srv := range servers() {
-		s := openStore(b, srv.start, "bench", 1000)
+		s := openStore(b, srv.start, store.RoleConsumer, "bench", 1000)
 		b.Run(srv.name, func(b *testing.B) {
 			var n atomic.Int64
 			b.SetParallelism(32) // × GOMAXPROCS (2) goroutines

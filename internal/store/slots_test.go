@@ -57,7 +57,7 @@ func TestScriptCommands(t *testing.T) {
 		saveSource:       "expire hget hincrby hset incrby set type xadd",
 		deadLetterSource: "hincrby incr set xadd",
 	} {
-		if got := strings.Join(ScriptCommands(script), " "); got != want {
+		if got := strings.Join(scriptCommands(script), " "); got != want {
 			t.Errorf("script calls %s, want %s", got, want)
 		}
 	}

@@ -69,7 +69,8 @@ var (
 
 // Config says where a store is and how long it keeps things.
 type Config struct {
-	// URL is redis://host:port[/db]; the password comes separately, from a Secret.
+	// URL is redis://user@host:port[/db], the user of the client's role
+	// (store.Roles); the password comes separately, from a Secret.
 	URL      string
 	Password string
 	// Path names the delivery path that writes here ("kafka", "rabbitmq").

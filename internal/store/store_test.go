@@ -17,7 +17,7 @@ import (
 // stored once, its hash whole, every counter exact and the stream capped.
 func exactlyOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "kafka", 100)
+	s := openStore(t, start, store.RoleConsumer, "kafka", 100)
 
 	reports := testenv.Reports("group", 2500) // three script calls
 	accepted := time.Now().Add(-30 * time.Millisecond)
@@ -76,7 +76,7 @@ func exactlyOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 // otherwise skip reports whose counters were never added).
 func allOrNothingPerReport(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "kafka", 100)
+	s := openStore(t, start, store.RoleConsumer, "kafka", 100)
 	if err := s.admin.Set(ctx, store.KeyRecent, "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func allOrNothingPerReport(t *testing.T, start func(testing.TB) *testenv.Redis) 
 	if n != 0 || err == nil || !strings.Contains(err.Error(), "clima: clima:recent is a string, want a stream") {
 		t.Fatalf("stored %d, %v; want 0 and the script's refusal", n, err)
 	}
-	if keys, _ := s.reader.Keys(ctx, "*").Result(); len(keys) != 1 {
+	if keys, _ := s.admin.Keys(ctx, "*").Result(); len(keys) != 1 {
 		t.Fatalf("the refused script wrote %v", keys)
 	}
 	if err := s.admin.Del(ctx, store.KeyRecent).Err(); err != nil {
@@ -125,7 +125,7 @@ func TestStoreContract(t *testing.T) {
 // latency from acceptance to storage; a clock behind counts as 0 ms.
 func latencyBuckets(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "rabbitmq", 100)
+	s := openStore(t, start, store.RoleConsumer, "rabbitmq", 100)
 	storedAt := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	reports := testenv.Reports("latency", 5)
 	for i, ago := range []time.Duration{-time.Second, time.Millisecond, 3 * time.Millisecond, 40 * time.Millisecond, 45 * time.Second} {
@@ -154,13 +154,9 @@ func latencyBuckets(t *testing.T, start func(testing.TB) *testenv.Redis) {
 func retention(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
 	r := start(t)
-	url, password := r.As(store.RoleConsumer)
-	s, err := store.Open(store.Config{URL: url, Password: password, Path: "kafka",
-		Retention: time.Hour, DedupeWindow: 3 * time.Hour, RecentMax: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	cfg := r.StoreConfig(store.RoleConsumer, "kafka")
+	cfg.DedupeWindow = 3 * time.Hour
+	s := testenv.OpenStore(t, cfg)
 	rep := testenv.Reports("retention", 1)
 	if n, err := s.SaveAll(ctx, rep, time.Now()); n != 1 || err != nil {
 		t.Fatalf("stored %d, %v", n, err)
@@ -185,7 +181,7 @@ func retention(t *testing.T, start func(testing.TB) *testenv.Redis) {
 // id, with its reason; a redelivery of it changes nothing.
 func deadLettersOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "dead-letter", 100)
+	s := openStore(t, start, store.RoleDeadLetter, "dead-letter", 100)
 	first := store.DeadLetter{ID: "src\n1", Reason: "400 from ingest", Event: []byte(`{"id":"1"}`)}
 	for i, c := range []struct {
 		d    store.DeadLetter
@@ -211,7 +207,7 @@ func deadLettersOncePerID(t *testing.T, start func(testing.TB) *testenv.Redis) {
 // report is half-stored; once memory is back, the same call stores them.
 func outOfMemoryRefusedUpFront(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "kafka", 100)
+	s := openStore(t, start, store.RoleConsumer, "kafka", 100)
 	warm := testenv.Reports("warm", 1)
 	if _, err := s.SaveAll(ctx, warm, time.Now()); err != nil {
 		t.Fatal(err)
@@ -240,7 +236,7 @@ func outOfMemoryRefusedUpFront(t *testing.T, start func(testing.TB) *testenv.Red
 // answers NOSCRIPT once; the store loads the script and stores, once.
 func scriptCacheFlushed(t *testing.T, start func(testing.TB) *testenv.Redis) {
 	ctx := context.Background()
-	s := openStore(t, start, "kafka", 100)
+	s := openStore(t, start, store.RoleConsumer, "kafka", 100)
 	if _, err := s.SaveAll(ctx, testenv.Reports("before-flush", 3), time.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -32,13 +32,28 @@ type Redis struct {
 	cmd      *exec.Cmd
 }
 
-// URL is the server's address as a store URL, for its administrator.
-func (r *Redis) URL() string { return "redis://" + r.Addr }
-
 // As is how a client of role connects: a URL that names the role's user,
-// and its password, which comes apart as from a Secret.
+// and, separately, its password, as a Secret gives it.
 func (r *Redis) As(role store.Role) (url, password string) {
 	return "redis://" + role.User + "@" + r.Addr, r.rolePassword(role)
+}
+
+// StoreConfig is a store on the server written as role's user, keeping
+// things for an hour and 1,000 recent reports; tests change what they test.
+func (r *Redis) StoreConfig(role store.Role, path string) store.Config {
+	url, password := r.As(role)
+	return store.Config{URL: url, Password: password, Path: path, Retention: time.Hour, DedupeWindow: time.Hour, RecentMax: 1000}
+}
+
+// OpenStore opens the store cfg names, closed when the test ends.
+func OpenStore(tb testing.TB, cfg store.Config) *store.Store {
+	tb.Helper()
+	s, err := store.Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // ClientAs returns a client logged in as role's user, closed when the test
