@@ -18,6 +18,7 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"knative.dev/serving/pkg/networking"
 
 	"github.com/clima-dev/clima/internal/manifest"
 )
@@ -31,14 +32,14 @@ type pod struct {
 
 // Ports of the pods a policy admits traffic to (their owners' constants).
 const (
-	queueHTTPPort    = 8012  // knative.dev/serving/pkg/networking.BackendHTTPPort
-	queueH2CPort     = 8013  // BackendHTTP2Port: the writers' gRPC
-	queueMetricsPort = 9090  // AutoscalingQueueMetricsPort, scraped by the autoscaler
-	userPort         = 8080  // the functions' own container port
-	storePort        = 6379  // Redis and Valkey
-	amqpPort         = 5672  // RabbitMQ
-	rabbitAdminPort  = 15672 // RabbitMQ's management API
-	kafkaPort        = 9092  // the Kafka listener "plain"
+	queueHTTPPort    = networking.BackendHTTPPort
+	queueH2CPort     = networking.BackendHTTP2Port            // the writers' gRPC
+	queueMetricsPort = networking.AutoscalingQueueMetricsPort // scraped by the autoscaler
+	userPort         = 8080                                   // the functions' own container port
+	storePort        = 6379                                   // Redis and Valkey
+	amqpPort         = 5672                                   // RabbitMQ
+	rabbitAdminPort  = 15672                                  // RabbitMQ's management API
+	kafkaPort        = 9092                                   // the Kafka listener "plain"
 	grafanaPort      = 3000
 )
 
