@@ -178,7 +178,7 @@ func looksLikeSecret(line string) bool {
 	if m == nil || secretReference.MatchString(line) {
 		return false
 	}
-	value := m[2]
+	value := strings.TrimRight(m[2], ",;") // the end of a JSON or shell item, not the value
 	switch {
 	case value == "true" || value == "false":
 		return false
@@ -197,6 +197,7 @@ func TestSecretDetection(t *testing.T) {
 		"token=abcdef123":                                  true,
 		"password: $REDIS_PASSWORD":                        false,
 		"automountServiceAccountToken: false":              false,
+		`{"automountServiceAccountToken": false, "x": 1}`:  false,
 		"secretKeyRef: {name: clima-redis}":                false,
 		"  existingSecret: clima-grafana":                  false,
 		"importCredentialsSecret:":                         false,

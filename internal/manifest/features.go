@@ -1,15 +1,9 @@
 package manifest
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 
-	corev1 "k8s.io/api/core/v1"
 	"knative.dev/eventing/pkg/apis/feature"
-	"sigs.k8s.io/yaml"
 )
 
 // EventingModule is the Knative Eventing module whose release clima targets.
@@ -20,23 +14,13 @@ const EventingModule = "knative.dev/eventing"
 // config/core/configmaps/features.yaml, the ConfigMap a cluster starts
 // with. The manifests are validated with them and clima dev honours them.
 func ReleaseFeatures(root string) (feature.Flags, error) {
-	cmd := exec.Command("go", "list", "-m", "-json", EventingModule)
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("go list -m %s: %w", EventingModule, err)
-	}
-	var mod struct{ Dir string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		return nil, fmt.Errorf("module %s is not downloaded: run go mod download", EventingModule)
-	}
-	data, err := os.ReadFile(filepath.Join(mod.Dir, "config", "core", "configmaps", "features.yaml"))
+	mods, err := Modules(root, EventingModule)
 	if err != nil {
 		return nil, err
 	}
-	var cm corev1.ConfigMap
-	if err := yaml.Unmarshal(data, &cm); err != nil {
-		return nil, fmt.Errorf("features.yaml: %w", err)
+	cm, err := ReadConfigMap(filepath.Join(mods[EventingModule].Dir, "config", "core", "configmaps", "features.yaml"))
+	if err != nil {
+		return nil, err
 	}
-	return feature.NewFlagsConfigFromConfigMap(&cm)
+	return feature.NewFlagsConfigFromConfigMap(cm)
 }

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -58,15 +57,12 @@ type Checker struct {
 	enums map[string][]string // Strimzi's enum types → their constants
 	// Features are the Eventing release's feature flags (features.yaml).
 	Features feature.Flags
-	Modules  map[string]Module
+	Modules  map[string]manifest.Module
 }
-
-// Module is a required module: its version and where its files are.
-type Module struct{ Version, Dir string }
 
 // New reads the owners' schemas from the module cache.
 func New() (*Checker, error) {
-	mods, err := modules(ModServing, ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi, ModGrafana)
+	mods, err := manifest.Modules("", ModServing, ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi, ModGrafana)
 	if err != nil {
 		return nil, err
 	}
@@ -102,30 +98,6 @@ func New() (*Checker, error) {
 		return nil, err
 	}
 	return &Checker{crds: crds, enums: enums, Features: features, Modules: mods}, nil
-}
-
-// modules asks the go command where the required modules are.
-func modules(paths ...string) (map[string]Module, error) {
-	cmd := exec.Command("go", append([]string{"list", "-m", "-json"}, paths...)...)
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("go list -m %s: %w", strings.Join(paths, " "), err)
-	}
-	mods := map[string]Module{}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for {
-		var m struct{ Path, Version, Dir string }
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return nil, err
-		}
-		if m.Dir == "" {
-			return nil, fmt.Errorf("module %s@%s is not downloaded: run go mod download", m.Path, m.Version)
-		}
-		mods[m.Path] = Module{Version: m.Version, Dir: m.Dir}
-	}
-	return mods, nil
 }
 
 // CheckFile checks every object of a manifest file; rel names it in the

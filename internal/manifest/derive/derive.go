@@ -1,0 +1,179 @@
+// Package derive builds, offline, the objects Knative Serving's controllers
+// make from a clima Service: its Revision, the Deployment that runs clima's
+// container beside queue-proxy, and its Route's Ingress. It runs Serving's
+// own reconciler code (pkg/reconciler/.../resources) with the ConfigMaps of
+// the release in go.mod, so that what only a cluster would refuse — a probe
+// Knative leaves on port 0, a public Service nobody outside can reach — is
+// seen by make test.
+package derive
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
+	netcfg "knative.dev/networking/pkg/config"
+	"knative.dev/pkg/configmap"
+	"knative.dev/pkg/logging"
+	apiconfig "knative.dev/serving/pkg/apis/config"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	configresources "knative.dev/serving/pkg/reconciler/configuration/resources"
+	revconfig "knative.dev/serving/pkg/reconciler/revision/config"
+	revresources "knative.dev/serving/pkg/reconciler/revision/resources"
+	routeconfig "knative.dev/serving/pkg/reconciler/route/config"
+	routeresources "knative.dev/serving/pkg/reconciler/route/resources"
+	"knative.dev/serving/pkg/reconciler/route/traffic"
+	"knative.dev/serving/pkg/reconciler/route/visibility"
+	serviceresources "knative.dev/serving/pkg/reconciler/service/resources"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// Modules whose release ConfigMaps Serving's controllers read.
+const (
+	ModServing    = "knative.dev/serving"
+	ModNetworking = "knative.dev/networking"
+)
+
+// releaseConfigMaps are the files, per module, of the ConfigMaps a cluster
+// starts with (serving-core.yaml is built from them).
+var releaseConfigMaps = map[string][]string{
+	ModServing: {"autoscaler", "defaults", "deployment", "domain", "features", "gc", "logging", "observability"},
+	// config-network is served from knative.dev/networking in the release.
+	ModNetworking: {"config-network"},
+}
+
+// IngressClass is the ingress that make cluster-deps installs (Kourier).
+const IngressClass = "kourier.ingress.networking.knative.dev"
+
+// Serving is Knative Serving's configuration, as its controllers load it.
+type Serving struct {
+	api      *apiconfig.Config
+	revision *revconfig.Config
+	route    *routeconfig.Config
+	logger   *zap.SugaredLogger
+}
+
+// NewServing loads the release's ConfigMaps from the module cache of the
+// module at root; each of patches is merged into the release ConfigMap of
+// its name, as kubectl patch --type merge does (make cluster-deps patches
+// config-network and config-domain).
+func NewServing(root string, patches ...*corev1.ConfigMap) (*Serving, error) {
+	mods, err := manifest.Modules(root, ModServing, ModNetworking)
+	if err != nil {
+		return nil, err
+	}
+	var cms []*corev1.ConfigMap
+	byName := map[string]*corev1.ConfigMap{}
+	for mod, files := range releaseConfigMaps {
+		for _, f := range files {
+			dir := filepath.Join(mods[mod].Dir, "config")
+			if mod == ModServing {
+				dir = filepath.Join(dir, "core", "configmaps")
+			}
+			cm, err := manifest.ReadConfigMap(filepath.Join(dir, f+".yaml"))
+			if err != nil {
+				return nil, err
+			}
+			cms = append(cms, cm)
+			byName[cm.Name] = cm
+		}
+	}
+	for _, p := range patches {
+		cm, ok := byName[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("patch of ConfigMap %s, which the release does not have", p.Name)
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		for k, v := range p.Data {
+			cm.Data[k] = v
+		}
+	}
+
+	logger := zap.NewNop().Sugar()
+	watcher := configmap.NewStaticWatcher(cms...)
+	apiStore := apiconfig.NewStore(logger)
+	apiStore.WatchConfigs(watcher)
+	revStore := revconfig.NewStore(logger)
+	revStore.WatchConfigs(watcher)
+	routeStore := routeconfig.NewStore(logging.WithLogger(context.Background(), logger))
+	routeStore.WatchConfigs(watcher)
+	return &Serving{api: apiStore.Load(), revision: revStore.Load(), route: routeStore.Load(), logger: logger}, nil
+}
+
+func (s *Serving) context() context.Context {
+	ctx := logging.WithLogger(context.Background(), s.logger)
+	ctx = apiconfig.ToContext(ctx, s.api)
+	ctx = revconfig.ToContext(ctx, s.revision)
+	return routeconfig.ToContext(ctx, s.route)
+}
+
+// defaulted is the Service as the webhook stores it (SetDefaults).
+func (s *Serving) defaulted(svc *servingv1.Service) *servingv1.Service {
+	svc = svc.DeepCopy()
+	svc.SetDefaults(s.context())
+	return svc
+}
+
+// Revision is the first Revision of a Service: its Configuration's
+// template, as the Configuration reconciler stamps it out.
+func (s *Serving) Revision(svc *servingv1.Service) *servingv1.Revision {
+	cfg := serviceresources.MakeConfiguration(s.defaulted(svc))
+	cfg.Generation = 1
+	return configresources.MakeRevision(s.context(), cfg, time.Now())
+}
+
+// Deployment is the Deployment the Revision reconciler makes for a
+// Service's first Revision: clima's container as Knative rewrites it, and
+// queue-proxy beside it.
+func (s *Serving) Deployment(svc *servingv1.Service) (*appsv1.Deployment, error) {
+	return revresources.MakeDeployment(s.Revision(svc), s.revision)
+}
+
+// Ingress is the KIngress the Route reconciler makes for a Service whose
+// traffic all goes to its first Revision: a rule per visibility, the
+// ExternalIP one only for a Route the domain config makes public.
+func (s *Serving) Ingress(svc *servingv1.Service) (*netv1alpha1.Ingress, error) {
+	ctx := s.context()
+	svc = s.defaulted(svc)
+	route := serviceresources.MakeRoute(svc)
+	// No placeholder Services exist yet: the visibility is the Route's own.
+	noServices := corelisters.NewServiceLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}))
+	vis, err := visibility.NewResolver(noServices).GetVisibility(ctx, route)
+	if err != nil {
+		return nil, err
+	}
+	rev := s.Revision(svc)
+	percent := int64(100)
+	tc := &traffic.Config{
+		Targets: map[string]traffic.RevisionTargets{traffic.DefaultTarget: {{
+			TrafficTarget: servingv1.TrafficTarget{ConfigurationName: svc.Name, RevisionName: rev.Name, Percent: &percent},
+			Protocol:      rev.GetProtocol(),
+		}}},
+		Visibility: vis,
+	}
+	return routeresources.MakeIngress(ctx, route, tc, nil, IngressClass)
+}
+
+// Hosts are the hosts of an Ingress's rules of one visibility.
+func Hosts(ing *netv1alpha1.Ingress, v netv1alpha1.IngressVisibility) []string {
+	var hosts []string
+	for _, r := range ing.Spec.Rules {
+		if r.Visibility == v {
+			hosts = append(hosts, r.Hosts...)
+		}
+	}
+	return hosts
+}
+
+// NetworkConfig is the config-network Serving runs with.
+func (s *Serving) NetworkConfig() *netcfg.Config { return s.route.Network }
