@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/redis/go-redis/v9"
+	"sigs.k8s.io/yaml"
 
 	"github.com/clima-dev/clima/internal/dashboard"
 	"github.com/clima-dev/clima/internal/store"
@@ -349,8 +350,12 @@ func TestDatasourcesProvisioned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(values), "\n  - "+dashboard.DatasourceType+"\n") {
-		t.Errorf("grafana/values.yaml does not install the %s plugin", dashboard.DatasourceType)
+	var chart struct{ Plugins []string } // "id" or "id version", as the chart reads them
+	if err := yaml.Unmarshal(values, &chart); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(chart.Plugins, func(p string) bool { return strings.Fields(p)[0] == dashboard.DatasourceType }) {
+		t.Errorf("grafana/values.yaml does not install the %s plugin: plugins %q", dashboard.DatasourceType, chart.Plugins)
 	}
 }
 

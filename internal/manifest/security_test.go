@@ -114,7 +114,7 @@ func TestPodsAreHardened(t *testing.T) {
 	}
 
 	var grafana struct {
-		PodSecurityContext       corev1.PodSecurityContext `json:"podSecurityContext"`
+		PodSecurityContext       corev1.PodSecurityContext `json:"securityContext"`
 		ContainerSecurityContext corev1.SecurityContext    `json:"containerSecurityContext"`
 	}
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "grafana", "values.yaml"))

@@ -2,7 +2,9 @@ package owner
 
 import (
 	"encoding/json"
+	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	sdkdashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
@@ -71,24 +73,96 @@ type redisJSONData struct {
 	SentinelUser   string `json:"sentinelUser,omitempty"`
 }
 
-// checkHelmValues checks the datasource provisioning the Grafana chart's
-// values carry, strictly, with the redis plugin's settings model. The
-// chart publishes no values schema, so the rest of the file is not proved
-// offline (docs/deployment.md).
+// GrafanaChart is the chart whose values grafanaChartValues follows: the
+// Makefile's GRAFANA_CHART_VERSION (a test holds them equal).
+const GrafanaChart = "grafana/grafana 10.1.4"
+
+// grafanaChartValues are the values of the grafana chart (GrafanaChart)
+// that clima sets, each with the template of grafana/helm-charts
+// charts/grafana that reads it. The chart publishes no values schema and
+// Helm hands a key no template reads to nothing, silently (a misspelt
+// podSecurityContext was dropped that way): decoding strictly into this
+// type is what refuses one. Blocks the chart copies into the pod are
+// Kubernetes types and decode strictly too.
+type grafanaChartValues struct {
+	// templates/_pod.tpl: GF_SECURITY_ADMIN_USER and _PASSWORD from the Secret.
+	Admin struct {
+		ExistingSecret string `json:"existingSecret"`
+		UserKey        string `json:"userKey"`
+		PasswordKey    string `json:"passwordKey"`
+	} `json:"admin"`
+	// templates/_config.tpl (joined into the ConfigMap's plugins) and
+	// _pod.tpl (GF_INSTALL_PLUGINS from it): "id version" each.
+	Plugins []string `json:"plugins"`
+	// templates/_pod.tpl: one env entry per key, valueFrom as given.
+	EnvValueFrom map[string]corev1.EnvVarSource `json:"envValueFrom"`
+	// templates/_config.tpl: one provisioning file per key (checked below).
+	Datasources map[string]json.RawMessage `json:"datasources"`
+	// templates/_config.tpl: one provisioning file per key.
+	DashboardProviders map[string]dashboardProvisioning `json:"dashboardProviders"`
+	// templates/_pod.tpl: a ConfigMap mounted per dashboard provider.
+	DashboardsConfigMaps map[string]string `json:"dashboardsConfigMaps"`
+	// templates/_pod.tpl: the pod's securityContext.
+	SecurityContext *corev1.PodSecurityContext `json:"securityContext"`
+	// templates/_pod.tpl: the grafana container's securityContext.
+	ContainerSecurityContext *corev1.SecurityContext `json:"containerSecurityContext"`
+	// templates/_pod.tpl: an emptyDir volume and a mount per entry (name, mountPath).
+	ExtraEmptyDirMounts []emptyDirMount `json:"extraEmptyDirMounts"`
+	// templates/_pod.tpl: the grafana container's resources.
+	Resources *corev1.ResourceRequirements `json:"resources"`
+	// templates/service.yaml.
+	Service struct {
+		Type corev1.ServiceType `json:"type"`
+		Port int32              `json:"port"`
+	} `json:"service"`
+}
+
+// emptyDirMount is an entry of extraEmptyDirMounts.
+type emptyDirMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+}
+
+// dashboardProvisioning is Grafana's dashboard provisioning file
+// (apiVersion 1, pkg/services/provisioning/dashboards/types.go).
+type dashboardProvisioning struct {
+	APIVersion int `json:"apiVersion"`
+	Providers  []struct {
+		Name                  string `json:"name"`
+		OrgID                 int64  `json:"orgId,omitempty"`
+		Folder                string `json:"folder,omitempty"`
+		FolderUID             string `json:"folderUid,omitempty"`
+		Type                  string `json:"type"`
+		DisableDeletion       bool   `json:"disableDeletion,omitempty"`
+		Editable              bool   `json:"editable,omitempty"`
+		UpdateIntervalSeconds int64  `json:"updateIntervalSeconds,omitempty"`
+		AllowUIUpdates        bool   `json:"allowUiUpdates,omitempty"`
+		Options               struct {
+			Path                      string `json:"path"`
+			FoldersFromFilesStructure bool   `json:"foldersFromFilesStructure,omitempty"`
+		} `json:"options"`
+	} `json:"providers"`
+}
+
+// checkHelmValues checks the Grafana chart's values: every key one the
+// chart reads (grafanaChartValues), a writable /tmp when the root
+// filesystem is read-only, and the datasource provisioning, strictly, with
+// the redis plugin's settings model.
 func (c *Checker) checkHelmValues(file string, doc []byte) Result {
-	r := Result{File: file, Object: "Helm values grafana", Check: "Grafana's datasource provisioning + redis-datasource settings, strict (no chart schema exists)"}
-	var values map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &values); err != nil {
-		r.Errs = append(r.Errs, err.Error())
-		return r
+	r := Result{File: file, Object: "Helm values grafana", Check: "the " + GrafanaChart + " chart's values as its templates read them + Grafana's provisioning + redis-datasource settings, strict"}
+	var values grafanaChartValues
+	for _, e := range strictInto(doc, &values, nil) {
+		r.Errs = append(r.Errs, e.Error())
 	}
-	var datasources map[string]json.RawMessage
-	if raw, ok := values["datasources"]; !ok { // case-sensitive, as Helm reads it
+	if values.Datasources == nil { // case-sensitive, as Helm reads it
 		r.Errs = append(r.Errs, "datasources: Required value: the chart provisions no datasource without it")
-	} else if err := json.Unmarshal(raw, &datasources); err != nil {
-		r.Errs = append(r.Errs, "datasources: "+err.Error())
 	}
-	for name, raw := range datasources {
+	if sc := values.ContainerSecurityContext; sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem &&
+		!slices.ContainsFunc(values.ExtraEmptyDirMounts, func(m emptyDirMount) bool { return m.MountPath == "/tmp" }) {
+		r.Errs = append(r.Errs, "extraEmptyDirMounts: Required value: the root filesystem is read-only (containerSecurityContext.readOnlyRootFilesystem) "+
+			"and Grafana downloads a plugin through a temporary file (os.CreateTemp, pkg/plugins/repo): mount an emptyDir at /tmp")
+	}
+	for name, raw := range values.Datasources {
 		var f struct {
 			APIVersion  int                     `json:"apiVersion"`
 			Datasources []provisionedDatasource `json:"datasources"`

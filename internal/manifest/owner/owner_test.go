@@ -326,10 +326,54 @@ func TestVersionsMatchTheCluster(t *testing.T) {
 			t.Errorf("%s %s, but the CRDs and webhooks checked are %s %s", name, pin(name), mod, c.Modules[mod].Version)
 		}
 	}
+	if want := "grafana/grafana " + pin("GRAFANA_CHART_VERSION"); owner.GrafanaChart != want {
+		t.Errorf("the Makefile installs the chart %s, but grafana/values.yaml is checked against the keys of %s", want, owner.GrafanaChart)
+	}
 	// strimzi-go's README: 0.4.x is Strimzi 0.47.x. Strimzi is pinned at
 	// 0.48.0 (Kafka 4.1.0 needs it): the gap is stated in
 	// docs/deployment.md, and this holds both ends of it.
 	if got := c.Modules[owner.ModStrimzi].Version; got != "v0.4.0" || pin("STRIMZI_VERSION") != "0.48.0" {
 		t.Errorf("strimzi-go %s and STRIMZI_VERSION %s: re-check the gap in docs/deployment.md (strimzi-go v0.4.0 = Strimzi 0.47, pinned 0.48.0)", got, pin("STRIMZI_VERSION"))
+	}
+}
+
+// TestGrafanaValuesAreTheChartsKeys: a key the grafana chart's templates do
+// not read is dropped by Helm without a word; the check refuses it, and a
+// read-only root without a writable /tmp, naming the key.
+func TestGrafanaValuesAreTheChartsKeys(t *testing.T) {
+	c := checker(t)
+	docs, err := owner.Documents(filepath.Join(repoRoot(t), "grafana", "values.yaml"))
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("grafana/values.yaml: %d documents, %v", len(docs), err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(values map[string]any)
+		want   string
+	}{
+		{"the pod's securityContext under the name the chart does not read", func(v map[string]any) {
+			v["podSecurityContext"] = v["securityContext"]
+			delete(v, "securityContext")
+		}, `unknown field "podSecurityContext"`},
+		{"a misspelt key inside a Kubernetes block", func(v map[string]any) {
+			v["containerSecurityContext"].(map[string]any)["readOnlyRootFileSystem"] = true
+		}, `unknown field "containerSecurityContext.readOnlyRootFileSystem"`},
+		{"a read-only root without a writable /tmp", func(v map[string]any) {
+			delete(v, "extraEmptyDirMounts")
+		}, "extraEmptyDirMounts: Required value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var values map[string]any
+			if err := json.Unmarshal(docs[0], &values); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(values)
+			changed, _ := json.Marshal(values)
+			r := c.CheckDocument(context.Background(), "grafana/values.yaml", changed)
+			if all := strings.Join(r.Errs, "\n"); !strings.Contains(all, tc.want) {
+				t.Fatalf("refused with %q, want an error containing %q", r.Errs, tc.want)
+			}
+			t.Logf("refused: %s", r.Errs)
+		})
 	}
 }
