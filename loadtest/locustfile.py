@@ -13,6 +13,8 @@ Settings, all from the environment (`clima load` sets them):
 
   CLIMA_BROKER_URL           where CloudEventsUser posts (the Broker's URL)
   CLIMA_INGEST_URL           ingest's base URL; LegacyUser posts to <it>/input
+  CLIMA_INGEST_HOST          the Host header LegacyUser sends ("": the URL's); a cluster's
+                             Kourier gateway routes by it (ingest.clima.<domain>)
   CLIMA_REQUESTS             stop after this many requests in all (0: no limit)
   CLIMA_SINGLE_WEIGHT        weight of single-report requests (default 1)
   CLIMA_BATCH_WEIGHT         weight of CloudEvents batches (default 0)
@@ -35,6 +37,7 @@ from locust.exception import StopUser
 
 BROKER_URL = os.environ.get("CLIMA_BROKER_URL", "http://127.0.0.1:8080/clima/default")
 INGEST_URL = os.environ.get("CLIMA_INGEST_URL", "")
+INGEST_HOST = os.environ.get("CLIMA_INGEST_HOST", "")
 REQUESTS = int(os.environ.get("CLIMA_REQUESTS", "0"))
 SINGLE_WEIGHT = int(os.environ.get("CLIMA_SINGLE_WEIGHT", "1"))
 BATCH_WEIGHT = int(os.environ.get("CLIMA_BATCH_WEIGHT", "0"))
@@ -168,6 +171,8 @@ class LegacyUser(ClimaUser):
 
     def send(self, name, data, reports):
         headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+        if INGEST_HOST:
+            headers["Host"] = INGEST_HOST
         self.post(name, INGEST_URL.rstrip("/") + "/input", json.dumps(data), headers, reports)
 
     def single(self):

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"os"
@@ -450,6 +452,10 @@ func TestDev(t *testing.T) {
 		t.Logf("clima load:\n%s", out.String())
 	})
 
+	t.Run("Locust reaches ingest through a gateway that routes by Host, as Kourier's does", func(t *testing.T) {
+		d.loadThroughHostGateway(t)
+	})
+
 	t.Run("Locust stopped by its run time: the verdict is exact", func(t *testing.T) {
 		var out bytes.Buffer
 		err := load(context.Background(), []string{"-state", d.state, "-root", d.root, "-users", "30", "-spawn-rate", "30",
@@ -700,4 +706,47 @@ func procAddr(s string) (netip.AddrPort, error) {
 	}
 	ip, _ := netip.AddrFromSlice(raw)
 	return netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+}
+
+// loadThroughHostGateway runs Locust's legacy clients against ingest
+// behind a gateway that routes by the Host header and answers 404 to any
+// other, as Kourier's public gateway does in a cluster: with -ingest-host
+// every request lands exactly once; without it none is routed.
+func (d *devRun) loadThroughHostGateway(t *testing.T) {
+	e, err := local.ReadEndpoints(d.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest, err := url.Parse(e.Services["ingest"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "ingest.clima.example.com"
+	proxy := httputil.NewSingleHostReverseProxy(ingest)
+	var routed, unrouted atomic.Int64
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != host {
+			unrouted.Add(1)
+			http.Error(w, "no route for host "+r.Host, http.StatusNotFound)
+			return
+		}
+		routed.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	defer gateway.Close()
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := load(context.Background(), append([]string{"-state", d.state, "-root", d.root, "-users", "5", "-requests", "50",
+			"-user", "LegacyUser", "-ingest", gateway.URL}, args...), &out)
+		return out.String(), err
+	}
+
+	out, err := run("-ingest-host", host)
+	if err != nil || !strings.Contains(out, "OK: 50 requests, 0 failures; 50 reports accepted") || routed.Load() != 50 || unrouted.Load() != 0 {
+		t.Fatalf("clima load -ingest-host %s: %v, %d requests routed, %d not\n%s", host, err, routed.Load(), unrouted.Load(), out)
+	}
+	out, err = run()
+	if err == nil || err.Error() != "50 of 50 requests failed" || unrouted.Load() != 50 {
+		t.Fatalf("clima load without -ingest-host: %v, %d requests not routed, want all 50 refused\n%s", err, unrouted.Load(), out)
+	}
 }

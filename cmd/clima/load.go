@@ -47,6 +47,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	root := fs.String("root", ".", "the clima repository (its loadtest/locustfile.py)")
 	broker := fs.String("broker", "", "the Broker URL CloudEventsUser posts to (default: from endpoints.json)")
 	ingest := fs.String("ingest", "", "ingest's URL, for LegacyUser (default: from endpoints.json)")
+	ingestHost := fs.String("ingest-host", "", "the Host header LegacyUser sends to ingest: a cluster's Kourier gateway routes by it (ingest.clima.<DOMAIN>)")
 	redisURL := fs.String("redis", "", "Redis URL to check (default: from endpoints.json)")
 	valkeyURL := fs.String("valkey", "", "Valkey URL to check (default: from endpoints.json)")
 	users := fs.Int("users", 10, "Locust users")
@@ -99,7 +100,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	cmdArgs = append(cmdArgs, strings.Split(*classes, ",")...)
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	cmd.Env = append(os.Environ(),
-		"CLIMA_BROKER_URL="+e.Broker, "CLIMA_INGEST_URL="+ingestURL,
+		"CLIMA_BROKER_URL="+e.Broker, "CLIMA_INGEST_URL="+ingestURL, "CLIMA_INGEST_HOST="+*ingestHost,
 		"CLIMA_REQUESTS="+strconv.Itoa(*requests), "CLIMA_SUMMARY="+summaryFile.Name(),
 		"CLIMA_SINGLE_WEIGHT="+strconv.Itoa(*single), "CLIMA_BATCH_WEIGHT="+strconv.Itoa(*batchWeight),
 		"CLIMA_BATCH_SIZE="+strconv.Itoa(*batchSize), "CLIMA_LEGACY_BATCH_WEIGHT="+strconv.Itoa(*legacyWeight),
