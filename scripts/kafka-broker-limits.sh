@@ -42,7 +42,13 @@ if ! current | grep -qx "max.request.size=$size"; then
   echo "configmap $namespace/$configmap: max.request.size is not $size after the patch" >&2
   exit 1
 fi
-# The receiver reads its producer properties when it starts.
-$KUBECTL rollout restart deployment/kafka-broker-receiver -n "$namespace"
-$KUBECTL rollout status deployment/kafka-broker-receiver -n "$namespace" --timeout=300s
+# The receiver and the dispatcher (which produces the Triggers' replies,
+# ingest's validated events, to the Broker's topic) read their producer
+# properties once, when they start: restart both. The dispatcher is a
+# StatefulSet that the Kafka controller scales, from zero when no Trigger
+# exists yet.
+for workload in deployment/kafka-broker-receiver statefulset/kafka-broker-dispatcher; do
+  $KUBECTL rollout restart "$workload" -n "$namespace"
+  $KUBECTL rollout status "$workload" -n "$namespace" --timeout=300s
+done
 echo "configmap $namespace/$configmap: max.request.size=$size"

@@ -3,6 +3,7 @@ package manifest_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"knative.dev/networking/pkg/apis/networking"
+	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
@@ -136,3 +139,73 @@ func containerNames(d *appsv1.Deployment) []string {
 	}
 	return names
 }
+
+// TestOnlyIngestIsPublic builds, with Knative Serving's own route code, the
+// Ingress of each Service under the config-network and config-domain that
+// make cluster-deps patches in: ingest alone gets a rule of visibility
+// ExternalIP, the one Kourier's public gateway serves, at the host the
+// README sends to; every other Service is cluster-local. Without the
+// domain (the release's config-domain), no Service would get one.
+func TestOnlyIngestIsPublic(t *testing.T) {
+	root := repoRoot(t)
+	set := load(t)
+	patches := clusterDepsPatches(t, "knative-serving")
+	serving, err := derive.NewServing(root, patches...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicHost := ""
+	for _, svc := range set.Services {
+		ing, err := serving.Ingress(svc)
+		if err != nil {
+			t.Fatalf("Service %s: Knative makes no Ingress: %v", svc.Name, err)
+		}
+		if class := ing.Annotations[networking.IngressClassAnnotationKey]; class != kourierIngressClass {
+			t.Errorf("Service %s: Ingress class %q, want Kourier's %q", svc.Name, class, kourierIngressClass)
+		}
+		public := derive.Hosts(ing, netv1alpha1.IngressVisibilityExternalIP)
+		switch {
+		case svc.Name == "ingest" && len(public) == 1:
+			publicHost = public[0]
+		case svc.Name == "ingest":
+			t.Errorf("Service ingest: public hosts %q, want one", public)
+		case len(public) > 0:
+			t.Errorf("Service %s is public at %q: only ingest may be", svc.Name, public)
+		}
+	}
+	t.Logf("ingest's public host: %s", publicHost)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-H 'Host: " + publicHost + "'", "-ingest-host " + publicHost} {
+		if publicHost == "" || !strings.Contains(string(readme), want) {
+			t.Errorf("the README does not send to ingest's public host with %q", want)
+		}
+	}
+
+	t.Run("without a domain no Service is public", func(t *testing.T) {
+		var network []*corev1.ConfigMap
+		for _, p := range patches {
+			if p.Name != "config-domain" {
+				network = append(network, p)
+			}
+		}
+		serving, err := derive.NewServing(root, network...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ing, err := serving.Ingress(set.Service("ingest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if public := derive.Hosts(ing, netv1alpha1.IngressVisibilityExternalIP); len(public) > 0 {
+			t.Fatalf("ingest is public at %q under the release's config-domain: then make cluster-deps need not set a domain", public)
+		}
+		t.Logf("cluster-local only: %q", derive.Hosts(ing, netv1alpha1.IngressVisibilityClusterLocal))
+	})
+}
+
+// kourierIngressClass is the class of the ingress make cluster-deps
+// installs, Kourier's.
+const kourierIngressClass = "kourier.ingress.networking.knative.dev"

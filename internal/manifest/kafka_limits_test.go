@@ -5,7 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,13 +79,55 @@ func TestKafkaTakesTheEventsClimaTakes(t *testing.T) {
 	})
 
 	t.Run("make cluster-deps runs it", func(t *testing.T) {
-		makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
-		if err != nil {
+		if !slices.Contains(makeCommands(t, "cluster-deps"), "KUBECTL=kubectl scripts/kafka-broker-limits.sh") {
+			t.Fatal("make cluster-deps does not run scripts/kafka-broker-limits.sh")
+		}
+	})
+
+	t.Run("the receiver and the dispatcher restart after the patch, once", func(t *testing.T) {
+		// A kubectl that keeps the ConfigMap's producer properties in a
+		// file and logs every call: what the script does, in order.
+		dir := t.TempDir()
+		kubectl := filepath.Join(dir, "kubectl")
+		state, log := filepath.Join(dir, "properties"), filepath.Join(dir, "calls")
+		if err := os.WriteFile(state, []byte("acks=all\nmax.request.size=1048576\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		target := regexp.MustCompile(`(?ms)^cluster-deps:.*?\n\n`).Find(makefile)
-		if !strings.Contains(string(target), "scripts/kafka-broker-limits.sh") {
-			t.Fatalf("make cluster-deps does not run scripts/kafka-broker-limits.sh:\n%s", target)
+		fake := `#!/usr/bin/env bash
+echo "$*" >>"` + log + `"
+case "$1 $2" in
+  "get configmap") cat "` + state + `" ;;
+  "patch configmap") python3 -c 'import json, sys; sys.stdout.write(json.loads(sys.argv[1])["data"]["config-kafka-broker-producer.properties"])' "${@: -1}" >"` + state + `" ;;
+esac
+`
+		if err := os.WriteFile(kubectl, []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		run := func() []string {
+			t.Helper()
+			_ = os.Remove(log)
+			cmd := exec.Command(script)
+			cmd.Env = append(os.Environ(), "KUBECTL="+kubectl)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", script, err, out)
+			}
+			calls, _ := os.ReadFile(log)
+			var verbs []string
+			for _, c := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
+				f := strings.Fields(c)
+				verbs = append(verbs, strings.Join(f[:min(3, len(f))], " "))
+			}
+			return verbs
+		}
+		// Read (already set?), read for the patch, patch, read back.
+		want := []string{"get configmap -n", "get configmap -n", "patch configmap -n", "get configmap -n",
+			"rollout restart deployment/kafka-broker-receiver", "rollout status deployment/kafka-broker-receiver",
+			"rollout restart statefulset/kafka-broker-dispatcher", "rollout status statefulset/kafka-broker-dispatcher"}
+		if got := run(); !slices.Equal(got, want) {
+			t.Fatalf("calls %q, want %q", got, want)
+		}
+		if got := run(); !slices.Equal(got, want[:1]) {
+			t.Fatalf("run again: calls %q, want only the read %q", got, want[:1])
 		}
 	})
 }

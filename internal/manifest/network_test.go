@@ -108,10 +108,35 @@ var platformPods = []pod{
 }
 
 // strangers are pods that serve nothing of clima: one in another
-// namespace, one started in clima's own (kubectl run).
+// namespace, one started in clima's own (kubectl run), and make deploy's
+// probe of enforcement, with the labels kubectl run and its overrides give
+// it (TestProbeIsAStranger holds them to the script).
 var strangers = []pod{
 	{"stranger", "default", map[string]string{"app": "stranger"}},
 	{"debug pod in clima", "clima", map[string]string{"run": "debug"}},
+	{"network-policy probe", "clima", map[string]string{"run": probePod, "app.kubernetes.io/name": probePod}},
+}
+
+// probePod is the pod scripts/network-policy-probe.sh runs.
+const probePod = "clima-network-policy-probe"
+
+// TestProbeIsAStranger: make deploy's probe runs the pod the policy test
+// knows, against the port a forged path of it names: when the policies are
+// enforced, its connection is refused.
+func TestProbeIsAStranger(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "network-policy-probe.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pod=" + probePod + "\n", `"labels": {"app.kubernetes.io/name": "` + probePod + `"}`,
+		fmt.Sprintf("target=${TARGET:-redis:%d}", storePort)} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("scripts/network-policy-probe.sh does not hold %q", want)
+		}
+	}
+	if !slices.Contains(forgedPaths, path{"network-policy probe", "redis", storePort}) {
+		t.Error("no forged path of the probe to Redis")
+	}
 }
 
 // strimziListenerPolicies are the NetworkPolicies Strimzi makes of the
@@ -259,6 +284,7 @@ var forgedPaths = []path{
 	{"dead-letter", "valkey", storePort},
 	{"publisher", "redis", storePort},
 	{"debug pod in clima", "redis", storePort},
+	{"network-policy probe", "redis", storePort},
 	{"stranger", "valkey", storePort},
 	{"kafka-writer", "clima-rabbitmq", amqpPort},
 	{"rabbit-writer", "clima-rabbitmq", rabbitAdminPort},

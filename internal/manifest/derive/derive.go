@@ -19,7 +19,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	netv1alpha1 "knative.dev/networking/pkg/apis/networking/v1alpha1"
-	netcfg "knative.dev/networking/pkg/config"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/logging"
 	apiconfig "knative.dev/serving/pkg/apis/config"
@@ -49,9 +48,6 @@ var releaseConfigMaps = map[string][]string{
 	// config-network is served from knative.dev/networking in the release.
 	ModNetworking: {"config-network"},
 }
-
-// IngressClass is the ingress that make cluster-deps installs (Kourier).
-const IngressClass = "kourier.ingress.networking.knative.dev"
 
 // Serving is Knative Serving's configuration, as its controllers load it.
 type Serving struct {
@@ -147,7 +143,7 @@ func (s *Serving) Ingress(svc *servingv1.Service) (*netv1alpha1.Ingress, error) 
 	svc = s.defaulted(svc)
 	route := serviceresources.MakeRoute(svc)
 	// No placeholder Services exist yet: the visibility is the Route's own.
-	noServices := corelisters.NewServiceLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}))
+	noServices := corelisters.NewServiceLister(cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}))
 	vis, err := visibility.NewResolver(noServices).GetVisibility(ctx, route)
 	if err != nil {
 		return nil, err
@@ -161,7 +157,8 @@ func (s *Serving) Ingress(svc *servingv1.Service) (*netv1alpha1.Ingress, error) 
 		}}},
 		Visibility: vis,
 	}
-	return routeresources.MakeIngress(ctx, route, tc, nil, IngressClass)
+	// The route reconciler takes the class from config-network.
+	return routeresources.MakeIngress(ctx, route, tc, nil, s.route.Network.DefaultIngressClass)
 }
 
 // Hosts are the hosts of an Ingress's rules of one visibility.
@@ -174,6 +171,3 @@ func Hosts(ing *netv1alpha1.Ingress, v netv1alpha1.IngressVisibility) []string {
 	}
 	return hosts
 }
-
-// NetworkConfig is the config-network Serving runs with.
-func (s *Serving) NetworkConfig() *netcfg.Config { return s.route.Network }

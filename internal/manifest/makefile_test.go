@@ -1,0 +1,185 @@
+package manifest_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/clima-dev/clima/internal/manifest"
+)
+
+// makeCommands are the commands make would run for targets, in order, as
+// make -n prints them (a command continued over lines is one), with the
+// cluster tools named plainly.
+func makeCommands(t *testing.T, targets ...string) []string {
+	t.Helper()
+	args := append([]string{"-n", "--no-print-directory", "KUBECTL=kubectl", "HELM=helm", "KO=ko",
+		"KO_DOCKER_REPO=registry.example/clima"}, targets...)
+	cmd := exec.Command("make", args...)
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	joined := strings.ReplaceAll(string(out), "\\\n", " ")
+	var commands []string
+	for _, line := range strings.Split(joined, "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			commands = append(commands, line)
+		}
+	}
+	return commands
+}
+
+// configMapPatch is a kubectl patch of a ConfigMap with a merge patch.
+var configMapPatch = regexp.MustCompile(`^kubectl patch configmap/(\S+) -n (\S+) --type merge -p '(.*)'$`)
+
+// clusterDepsPatches are the ConfigMap patches of make cluster-deps in a
+// namespace, as ConfigMaps holding the data they merge in.
+func clusterDepsPatches(t *testing.T, namespace string) []*corev1.ConfigMap {
+	t.Helper()
+	var patches []*corev1.ConfigMap
+	for _, c := range makeCommands(t, "cluster-deps") {
+		m := configMapPatch.FindStringSubmatch(c)
+		if m == nil || m[2] != namespace {
+			continue
+		}
+		var patch struct{ Data map[string]string }
+		if err := json.Unmarshal([]byte(m[3]), &patch); err != nil {
+			t.Fatalf("%s: the patch is not JSON: %v", c, err)
+		}
+		patches = append(patches, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: m[1], Namespace: m[2]}, Data: patch.Data})
+	}
+	return patches
+}
+
+// TestKindGetsItsNodesPlatform: ko's kind publisher can load one image per
+// function and takes linux/amd64 out of an index (ko pkg/publish/kind.go),
+// so make deploy to kind.local builds for the nodes' own architecture
+// (an Apple-silicon node is arm64); a registry gets both platforms.
+func TestKindGetsItsNodesPlatform(t *testing.T) {
+	kubectl := filepath.Join(t.TempDir(), "kubectl")
+	if err := os.WriteFile(kubectl, []byte("#!/bin/sh\n[ \"$1 $2\" = 'get nodes' ] && echo arm64\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for repo, want := range map[string]string{
+		"kind.local":             "ko apply -f knative/ --platform=linux/arm64",
+		"registry.example/clima": "ko apply -f knative/ --platform=linux/amd64,linux/arm64",
+	} {
+		cmd := exec.Command("make", "-n", "--no-print-directory", "deploy", "KUBECTL="+kubectl, "KO=ko", "HELM=helm", "KO_DOCKER_REPO="+repo)
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n deploy: %v\n%s", err, out)
+		}
+		if !slices.Contains(strings.Split(string(out), "\n"), want) {
+			t.Errorf("KO_DOCKER_REPO=%s: make deploy does not run %q:\n%s", repo, want, out)
+		}
+	}
+}
+
+// TestKindClusterFitsKnative: make kind-cluster's node image is the one the
+// pinned kind release ships with (its pkg/apis/config/defaults), and its
+// Kubernetes is one Knative runs on (make cluster-deps checks the same
+// KUBERNETES_MIN_VERSION, Knative's own: knative.dev/pkg version.go).
+func TestKindClusterFitsKnative(t *testing.T) {
+	root := repoRoot(t)
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := func(name string) string {
+		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(makefile)
+		if m == nil {
+			t.Fatalf("the Makefile pins no %s", name)
+		}
+		return string(m[1])
+	}
+	out, err := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kind@"+pin("KIND_VERSION")).Output()
+	if err != nil {
+		t.Fatalf("go mod download sigs.k8s.io/kind@%s (the module proxy must answer): %v", pin("KIND_VERSION"), err)
+	}
+	var kind struct{ Dir string }
+	if err := json.Unmarshal(out, &kind); err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := os.ReadFile(filepath.Join(kind.Dir, "pkg", "apis", "config", "defaults", "image.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := regexp.MustCompile(`const Image = "(kindest/node:v(\d+)\.(\d+)\.\d+@sha256:[0-9a-f]+)"`).FindSubmatch(defaults)
+	if shipped == nil {
+		t.Fatalf("kind %s names no default node image in %s", pin("KIND_VERSION"), defaults)
+	}
+	config, err := os.ReadFile(filepath.Join(root, "scripts", "kind-cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cluster struct {
+		Kind, APIVersion string
+		Nodes            []struct{ Role, Image string }
+	}
+	if err := yaml.UnmarshalStrict(config, &cluster); err != nil {
+		t.Fatalf("scripts/kind-cluster.yaml: %v", err)
+	}
+	if len(cluster.Nodes) != 1 || cluster.Nodes[0].Image != string(shipped[1]) {
+		t.Errorf("scripts/kind-cluster.yaml: nodes %+v, want one with kind %s's image %s", cluster.Nodes, pin("KIND_VERSION"), shipped[1])
+	}
+
+	mods, err := manifest.Modules(root, "knative.dev/pkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile(filepath.Join(mods["knative.dev/pkg"].Dir, "version", "version.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knativeMin := regexp.MustCompile(`defaultMinimumVersion = "v((\d+)\.(\d+)\.\d+)"`).FindSubmatch(version)
+	if knativeMin == nil {
+		t.Fatal("knative.dev/pkg's version.go has no defaultMinimumVersion")
+	}
+	if pin("KUBERNETES_MIN_VERSION") != string(knativeMin[1]) {
+		t.Errorf("KUBERNETES_MIN_VERSION %s, but knative.dev/pkg's version.go says %s", pin("KUBERNETES_MIN_VERSION"), knativeMin[1])
+	}
+	if minor, min := atoi(shipped[3]), atoi(knativeMin[3]); atoi(shipped[2]) != 1 || minor < min {
+		t.Errorf("kind's node runs Kubernetes 1.%d; Knative needs 1.%d or later", minor, min)
+	}
+}
+
+func atoi(b []byte) int {
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+// TestClusterCheckRefusesAnOldCluster: make cluster-deps stops before it
+// installs anything on an API server older than Knative needs.
+func TestClusterCheckRefusesAnOldCluster(t *testing.T) {
+	for server, wantOK := range map[string]bool{"v1.31.9": false, "v1.32.0": true, "v1.34.1-gke.1206000": true, "v2.0.0": true} {
+		kubectl := filepath.Join(t.TempDir(), "kubectl")
+		// As kubectl version -o json prints it.
+		version := "{\n  \"clientVersion\": {\n    \"major\": \"1\",\n    \"gitVersion\": \"v1.40.0\"\n  },\n" +
+			"  \"serverVersion\": {\n    \"major\": \"1\",\n    \"gitVersion\": \"" + server + "\",\n    \"platform\": \"linux/amd64\"\n  }\n}"
+		if err := os.WriteFile(kubectl, []byte("#!/bin/sh\ncat <<'EOF'\n"+version+"\nEOF\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "cluster-check.sh"), "1.32.0")
+		cmd.Env = append(os.Environ(), "KUBECTL="+kubectl)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Errorf("API server %s: %v, want ok=%v\n%s", server, err, wantOK, out)
+		}
+		if !wantOK && !strings.Contains(string(out), "this cluster runs Kubernetes 1.31.9; Knative 1.20 needs 1.32.0 or later") {
+			t.Errorf("API server %s: says %q", server, out)
+		}
+	}
+}
