@@ -31,14 +31,17 @@ KUBERNETES_MIN_VERSION    := 1.32.0
 # cluster; Knative's own test set-up raises it to this (eventing-kafka-broker #4549).
 STRIMZI_OPERATOR_MEMORY   := 768Mi
 
-# The domain of public Routes (config-domain): ingest is ingest.clima.$(DOMAIN).
+# Settings given on make's command line (make cluster-deps DOMAIN=…); the
+# environment does not set them.
+# The one domain of public Routes (config-domain): ingest is ingest.clima.$(DOMAIN).
 # Without one Knative gives every Route svc.cluster.local, which it never exposes.
-DOMAIN                    ?= example.com
+DOMAIN        = example.com
 # How long each step waits for what the next one needs.
-WAIT                      ?= 600s
+WAIT          = 600s
 # A registry gets an index of both platforms (ko.yaml); kind.local can load only
 # one image per function, so it gets the nodes' own (arm64 on Apple silicon).
-KO_PLATFORMS              ?= $(if $(filter kind.local,$(KO_DOCKER_REPO)),linux/$(shell $(KUBECTL) get nodes -o jsonpath='{.items[0].status.nodeInfo.architecture}'),linux/amd64,linux/arm64)
+KO_PLATFORMS  = $(if $(filter kind.local,$(KO_DOCKER_REPO)),linux/$(or $(NODE_ARCH),$(error cannot read the architecture of the kind node: is kubectl pointed at the kind cluster?)),linux/amd64,linux/arm64)
+NODE_ARCH     = $(shell $(KUBECTL) get nodes -o jsonpath='{.items[0].status.nodeInfo.architecture}')
 
 # The CRDs whose kinds the next steps apply (make cluster-deps waits until
 # they are Established: served by the API server).
@@ -122,7 +125,7 @@ cluster-deps: ## install Knative (Kourier), Kafka broker and source, Strimzi, ce
 	$(call available,kourier-system,3scale-kourier-gateway)
 	$(KUBECTL) patch configmap/config-network -n knative-serving --type merge \
 	  -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
-	$(KUBECTL) patch configmap/config-domain -n knative-serving --type merge -p '{"data":{"$(DOMAIN)":""}}'
+	$(KUBECTL) patch configmap/config-domain -n knative-serving --type json -p '[{"op":"replace","path":"/data","value":{"$(DOMAIN)":""}}]'
 	$(KUBECTL) apply -f $(EVENTING_RELEASE)/eventing-crds.yaml
 	$(call established,$(EVENTING_CRDS))
 	$(KUBECTL) apply -f $(EVENTING_RELEASE)/eventing-core.yaml
@@ -133,7 +136,7 @@ cluster-deps: ## install Knative (Kourier), Kafka broker and source, Strimzi, ce
 	$(call available,knative-eventing,kafka-broker-receiver)
 	$(KUBECTL) apply -f $(KAFKA_RELEASE)/eventing-kafka-source.yaml
 	$(call established,kafkasources.sources.knative.dev)
-	KUBECTL=$(KUBECTL) scripts/kafka-broker-limits.sh
+	KUBECTL=$(KUBECTL) WAIT=$(WAIT) scripts/kafka-broker-limits.sh
 	$(KUBECTL) create namespace kafka --dry-run=client -o yaml | $(KUBECTL) apply -f -
 	curl -fsSL $(GH)/strimzi/strimzi-kafka-operator/releases/download/$(STRIMZI_VERSION)/strimzi-cluster-operator-$(STRIMZI_VERSION).yaml \
 	  | sed 's/namespace: .*/namespace: kafka/' | $(KUBECTL) apply -n kafka -f -

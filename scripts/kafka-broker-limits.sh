@@ -35,20 +35,29 @@ current() { $KUBECTL get configmap -n "$namespace" "$configmap" -o "jsonpath={.d
 
 if current | grep -qx "max.request.size=$size"; then
   echo "configmap $namespace/$configmap: max.request.size=$size already"
-  exit 0
+else
+  $KUBECTL patch configmap -n "$namespace" "$configmap" --type merge -p "$(current | patch)" >/dev/null
+  if ! current | grep -qx "max.request.size=$size"; then
+    echo "configmap $namespace/$configmap: max.request.size is not $size after the patch" >&2
+    exit 1
+  fi
+  echo "configmap $namespace/$configmap: max.request.size=$size"
 fi
-$KUBECTL patch configmap -n "$namespace" "$configmap" --type merge -p "$(current | patch)" >/dev/null
-if ! current | grep -qx "max.request.size=$size"; then
-  echo "configmap $namespace/$configmap: max.request.size is not $size after the patch" >&2
-  exit 1
-fi
+
 # The receiver and the dispatcher (which produces the Triggers' replies,
 # ingest's validated events, to the Broker's topic) read their producer
-# properties once, when they start: restart both. The dispatcher is a
-# StatefulSet that the Kafka controller scales, from zero when no Trigger
-# exists yet.
+# properties once, when they start. Each pod template carries a checksum of
+# the properties it must run with: a change of it rolls the pods, a run
+# that finds it in place changes nothing, and a run after one that stopped
+# half-way finishes the job. The dispatcher is a StatefulSet the Kafka
+# controller scales, from zero until a Trigger exists.
+checksum=$(current | sha256sum | cut -c1-16)
+annotation=clima.dev/producer-properties
 for workload in deployment/kafka-broker-receiver statefulset/kafka-broker-dispatcher; do
-  $KUBECTL rollout restart "$workload" -n "$namespace"
-  $KUBECTL rollout status "$workload" -n "$namespace" --timeout=300s
+  stamped=$($KUBECTL get "$workload" -n "$namespace" -o "jsonpath={.spec.template.metadata.annotations.${annotation//./\\.}}")
+  if [ "$stamped" != "$checksum" ]; then
+    $KUBECTL patch "$workload" -n "$namespace" --type merge \
+      -p "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"$annotation\":\"$checksum\"}}}}}" >/dev/null
+    $KUBECTL rollout status "$workload" -n "$namespace" --timeout="${WAIT:-600s}"
+  fi
 done
-echo "configmap $namespace/$configmap: max.request.size=$size"

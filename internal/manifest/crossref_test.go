@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,12 +19,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/manifest/derive"
 )
 
 const namespace = "clima"
-
-// platformEnv is what Knative sets in every Service's container.
-var platformEnv = []string{"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}
 
 // debugEnv is what every function reads and no manifest sets: clima dev
 // -debug sets it to profile a function.
@@ -106,6 +105,12 @@ func TestReferencesResolve(t *testing.T) {
 	})
 
 	t.Run("every variable a function reads is set, and none it ignores", func(t *testing.T) {
+		// Set where it runs: in the Deployment Knative makes of the
+		// Service, which adds PORT, K_SERVICE and the rest to its env.
+		serving, err := derive.NewServing(root)
+		if err != nil {
+			t.Fatal(err)
+		}
 		bin := buildFunctions(t, root)
 		for _, s := range set.Services {
 			out, err := exec.Command(filepath.Join(bin, s.Name), "-list-env").Output()
@@ -115,24 +120,30 @@ func TestReferencesResolve(t *testing.T) {
 			}
 			reads := map[string]bool{}
 			for _, k := range strings.Fields(string(out)) {
-				if !slices.Contains(platformEnv, k) && !slices.Contains(debugEnv, k) && !slices.Contains(runtimeEnv, k) {
+				if !slices.Contains(debugEnv, k) && !slices.Contains(runtimeEnv, k) {
 					reads[k] = true
 				}
 			}
-			values, secrets := manifest.Env(s)
-			set := map[string]bool{}
-			for k := range values {
-				set[k] = true
+			d, err := serving.Deployment(s)
+			if err != nil {
+				t.Fatalf("Service %s: %v", s.Name, err)
 			}
-			for k := range secrets {
-				set[k] = true
+			inPod := map[string]bool{}
+			for _, e := range climaContainer(t, s, d).Env {
+				inPod[e.Name] = true
 			}
 			for k := range reads {
-				if !set[k] {
-					t.Errorf("Service %s: the function reads %s, the manifest does not set it", s.Name, k)
+				if !inPod[k] {
+					t.Errorf("Service %s: the function reads %s, which the Deployment Knative makes of it does not set", s.Name, k)
 				}
 			}
-			for k := range set {
+			values, secrets := manifest.Env(s)
+			for k := range maps.Keys(values) {
+				if !reads[k] {
+					t.Errorf("Service %s: the manifest sets %s, which the function ignores", s.Name, k)
+				}
+			}
+			for k := range maps.Keys(secrets) {
 				if !reads[k] {
 					t.Errorf("Service %s: the manifest sets %s, which the function ignores", s.Name, k)
 				}

@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,11 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/manifest/derive"
 )
 
 // makeCommands are the commands make would run for targets, in order, as
@@ -27,6 +27,7 @@ func makeCommands(t *testing.T, targets ...string) []string {
 		"KO_DOCKER_REPO=registry.example/clima"}, targets...)
 	cmd := exec.Command("make", args...)
 	cmd.Dir = repoRoot(t)
+	cmd.Env = makeEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -41,24 +42,57 @@ func makeCommands(t *testing.T, targets ...string) []string {
 	return commands
 }
 
-// configMapPatch is a kubectl patch of a ConfigMap with a merge patch.
-var configMapPatch = regexp.MustCompile(`^kubectl patch configmap/(\S+) -n (\S+) --type merge -p '(.*)'$`)
+// makeEnv is the environment without what would change make's reading of
+// the Makefile (flags of a make that runs the test, KO_DOCKER_REPO).
+func makeEnv() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		name, _, _ := strings.Cut(e, "=")
+		if !slices.Contains([]string{"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "KO_DOCKER_REPO"}, name) {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+// configMapPatch is a kubectl patch of a ConfigMap: a merge patch of its
+// data, or a JSON patch that replaces it.
+var configMapPatch = regexp.MustCompile(`^kubectl patch configmap/(\S+) -n (\S+) --type (merge|json) -p '(.*)'$`)
 
 // clusterDepsPatches are the ConfigMap patches of make cluster-deps in a
-// namespace, as ConfigMaps holding the data they merge in.
-func clusterDepsPatches(t *testing.T, namespace string) []*corev1.ConfigMap {
+// namespace.
+func clusterDepsPatches(t *testing.T, namespace string) []derive.Patch {
 	t.Helper()
-	var patches []*corev1.ConfigMap
+	var patches []derive.Patch
 	for _, c := range makeCommands(t, "cluster-deps") {
 		m := configMapPatch.FindStringSubmatch(c)
 		if m == nil || m[2] != namespace {
 			continue
 		}
-		var patch struct{ Data map[string]string }
-		if err := json.Unmarshal([]byte(m[3]), &patch); err != nil {
-			t.Fatalf("%s: the patch is not JSON: %v", c, err)
+		p := derive.Patch{ConfigMap: m[1]}
+		var err error
+		switch m[3] {
+		case "merge":
+			var merge struct{ Data map[string]string }
+			err = json.Unmarshal([]byte(m[4]), &merge)
+			p.Data = merge.Data
+		case "json":
+			var ops []struct {
+				Op, Path string
+				Value    map[string]string
+			}
+			err = json.Unmarshal([]byte(m[4]), &ops)
+			if err == nil && (len(ops) != 1 || ops[0].Op != "replace" || ops[0].Path != "/data") {
+				err = fmt.Errorf("want one replace of /data, got %+v", ops)
+			}
+			if err == nil {
+				p.Data, p.Replace = ops[0].Value, true
+			}
 		}
-		patches = append(patches, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: m[1], Namespace: m[2]}, Data: patch.Data})
+		if err != nil {
+			t.Fatalf("%s: the patch is not one the test reads: %v", c, err)
+		}
+		patches = append(patches, p)
 	}
 	return patches
 }
@@ -78,6 +112,7 @@ func TestKindGetsItsNodesPlatform(t *testing.T) {
 	} {
 		cmd := exec.Command("make", "-n", "--no-print-directory", "deploy", "KUBECTL="+kubectl, "KO=ko", "HELM=helm", "KO_DOCKER_REPO="+repo)
 		cmd.Dir = repoRoot(t)
+		cmd.Env = makeEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("make -n deploy: %v\n%s", err, out)
@@ -136,11 +171,11 @@ func TestKindClusterFitsKnative(t *testing.T) {
 		t.Errorf("scripts/kind-cluster.yaml: nodes %+v, want one with kind %s's image %s", cluster.Nodes, pin("KIND_VERSION"), shipped[1])
 	}
 
-	mods, err := manifest.Modules(root, "knative.dev/pkg")
+	mods, err := manifest.Modules(root, manifest.ModKnativePkg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := os.ReadFile(filepath.Join(mods["knative.dev/pkg"].Dir, "version", "version.go"))
+	version, err := os.ReadFile(filepath.Join(mods[manifest.ModKnativePkg].Dir, "version", "version.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +199,16 @@ func atoi(b []byte) int {
 // TestClusterCheckRefusesAnOldCluster: make cluster-deps stops before it
 // installs anything on an API server older than Knative needs.
 func TestClusterCheckRefusesAnOldCluster(t *testing.T) {
-	for server, wantOK := range map[string]bool{"v1.31.9": false, "v1.32.0": true, "v1.34.1-gke.1206000": true, "v2.0.0": true} {
+	for server, wantOK := range map[string]bool{"v1.31.9": false, "v1.32.0": true, "v1.34.1-gke.1206000": true, "v2.0.0": true, "unreachable": false} {
 		kubectl := filepath.Join(t.TempDir(), "kubectl")
 		// As kubectl version -o json prints it.
 		version := "{\n  \"clientVersion\": {\n    \"major\": \"1\",\n    \"gitVersion\": \"v1.40.0\"\n  },\n" +
 			"  \"serverVersion\": {\n    \"major\": \"1\",\n    \"gitVersion\": \"" + server + "\",\n    \"platform\": \"linux/amd64\"\n  }\n}"
-		if err := os.WriteFile(kubectl, []byte("#!/bin/sh\ncat <<'EOF'\n"+version+"\nEOF\n"), 0o755); err != nil {
+		fake := "#!/bin/sh\ncat <<'EOF'\n" + version + "\nEOF\n"
+		if server == "unreachable" { // kubectl prints its own version, then fails
+			fake = "#!/bin/sh\necho '{\"clientVersion\": {\"gitVersion\": \"v1.40.0\"}}'\necho 'The connection to the server was refused' >&2\nexit 1\n"
+		}
+		if err := os.WriteFile(kubectl, []byte(fake), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(filepath.Join(repoRoot(t), "scripts", "cluster-check.sh"), "1.32.0")
@@ -178,7 +217,9 @@ func TestClusterCheckRefusesAnOldCluster(t *testing.T) {
 		if (err == nil) != wantOK {
 			t.Errorf("API server %s: %v, want ok=%v\n%s", server, err, wantOK, out)
 		}
-		if !wantOK && !strings.Contains(string(out), "this cluster runs Kubernetes 1.31.9; Knative 1.20 needs 1.32.0 or later") {
+		want := map[string]string{"v1.31.9": "this cluster runs Kubernetes 1.31.9; Knative 1.20 needs 1.32.0 or later",
+			"unreachable": "cannot read the API server's version"}[server]
+		if !strings.Contains(string(out), want) {
 			t.Errorf("API server %s: says %q", server, out)
 		}
 	}

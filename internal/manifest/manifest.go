@@ -21,9 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -71,41 +69,6 @@ type Meta struct {
 	Namespace   string            `json:"namespace"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-// KafkaSource (sources.knative.dev/v1) as eventing-kafka-broker defines it.
-type KafkaSource struct {
-	Metadata Meta `json:"metadata"`
-	Spec     struct {
-		BootstrapServers []string                     `json:"bootstrapServers"`
-		Topics           []string                     `json:"topics"`
-		ConsumerGroup    string                       `json:"consumerGroup"`
-		Consumers        *int32                       `json:"consumers,omitempty"`
-		InitialOffset    string                       `json:"initialOffset,omitempty"`
-		Ordering         string                       `json:"ordering,omitempty"`
-		Delivery         *eventingduckv1.DeliverySpec `json:"delivery,omitempty"`
-		Sink             duckv1.Destination           `json:"sink"`
-	} `json:"spec"`
-}
-
-// RabbitmqSource (sources.knative.dev/v1alpha1) as eventing-rabbitmq defines it.
-type RabbitmqSource struct {
-	Metadata Meta `json:"metadata"`
-	Spec     struct {
-		ClusterReference struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace,omitempty"`
-		} `json:"rabbitmqClusterReference"`
-		Resources struct {
-			QueueName    string `json:"queueName"`
-			ExchangeName string `json:"exchangeName,omitempty"`
-			Vhost        string `json:"vhost,omitempty"`
-			Parallelism  *int   `json:"parallelism,omitempty"`
-			Predeclared  bool   `json:"predeclared,omitempty"`
-		} `json:"rabbitmqResourcesConfig"`
-		Delivery *eventingduckv1.DeliverySpec `json:"delivery,omitempty"`
-		Sink     duckv1.Destination           `json:"sink"`
-	} `json:"spec"`
 }
 
 // KafkaTopic (kafka.strimzi.io/v1beta2).

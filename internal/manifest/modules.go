@@ -15,6 +15,15 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// Knative's modules, whose releases clima targets (their config/ folders
+// hold the release's CRDs and ConfigMaps).
+const (
+	ModServing    = "knative.dev/serving"
+	ModEventing   = "knative.dev/eventing"
+	ModNetworking = "knative.dev/networking"
+	ModKnativePkg = "knative.dev/pkg"
+)
+
 // Module is a module go.mod requires: its version and where its files
 // (the release's CRDs and ConfigMaps, under config/) are.
 type Module struct{ Version, Dir string }

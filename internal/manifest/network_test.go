@@ -109,33 +109,41 @@ var platformPods = []pod{
 
 // strangers are pods that serve nothing of clima: one in another
 // namespace, one started in clima's own (kubectl run), and make deploy's
-// probe of enforcement, with the labels kubectl run and its overrides give
-// it (TestProbeIsAStranger holds them to the script).
+// probe of enforcement with the labels kubectl run and its overrides give
+// it (TestProbesOfEnforcement holds them to the script).
 var strangers = []pod{
 	{"stranger", "default", map[string]string{"app": "stranger"}},
 	{"debug pod in clima", "clima", map[string]string{"run": "debug"}},
 	{"network-policy probe", "clima", map[string]string{"run": probePod, "app.kubernetes.io/name": probePod}},
 }
 
-// probePod is the pod scripts/network-policy-probe.sh runs.
+// probePod is the pod scripts/network-policy-probe.sh runs; its control,
+// labelled as Grafana, must be admitted where the probe is refused.
 const probePod = "clima-network-policy-probe"
 
-// TestProbeIsAStranger: make deploy's probe runs the pod the policy test
-// knows, against the port a forged path of it names: when the policies are
-// enforced, its connection is refused.
-func TestProbeIsAStranger(t *testing.T) {
+var probeControl = pod{"network-policy probe's control", "clima", map[string]string{"run": probePod + "-control", "app.kubernetes.io/name": "grafana"}}
+
+// TestProbesOfEnforcement: make deploy's probe runs the pods this test
+// knows, against Redis: where the policies are enforced, the control's
+// connection is admitted and the probe's refused, so a probe that connects
+// means nothing enforces them.
+func TestProbesOfEnforcement(t *testing.T) {
 	script, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "network-policy-probe.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"pod=" + probePod + "\n", `"labels": {"app.kubernetes.io/name": "` + probePod + `"}`,
-		fmt.Sprintf("target=${TARGET:-redis:%d}", storePort)} {
+	for _, want := range []string{"pod=" + probePod + "\n", `"labels": {"app.kubernetes.io/name": "$label"}`,
+		`probe "$pod-control" grafana`, `probe "$pod" "$pod"`, fmt.Sprintf("target=${TARGET:-redis:%d}", storePort)} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("scripts/network-policy-probe.sh does not hold %q", want)
 		}
 	}
-	if !slices.Contains(forgedPaths, path{"network-policy probe", "redis", storePort}) {
-		t.Error("no forged path of the probe to Redis")
+	allowed := policyEvaluator(t, load(t), probeControl)
+	if ok, _ := allowed(path{probeControl.name, "redis", storePort}); !ok {
+		t.Error("the probe's control is refused by Redis's policy: the probe would always say it cannot tell")
+	}
+	if ok, by := allowed(path{"network-policy probe", "redis", storePort}); ok {
+		t.Errorf("the probe is admitted to Redis by %v: it would always report a cluster that does not enforce", by)
 	}
 }
 
@@ -303,9 +311,32 @@ var forgedPaths = []path{
 // uses is admitted, every forged one refused.
 func TestNetworkPolicyPaths(t *testing.T) {
 	set := load(t)
-	pods := byName(t, append(append(manifestPods(t, set), platformPods...), strangers...))
+	allowed := policyEvaluator(t, set)
+	pipeline := pipelinePaths(set)
+	for _, p := range pipeline {
+		if ok, by := allowed(p); !ok {
+			t.Errorf("the pipeline's path %s → %s:%d is refused", p.from, p.to, p.port)
+		} else {
+			t.Logf("admitted: %s → %s:%d by %s", p.from, p.to, p.port, strings.Join(by, ", "))
+		}
+	}
+	for _, p := range forgedPaths {
+		if ok, by := allowed(p); ok {
+			t.Errorf("the forged path %s → %s:%d is admitted by %s", p.from, p.to, p.port, strings.Join(by, ", "))
+		}
+	}
+	if len(pipeline) < 30 || len(forgedPaths) < 20 {
+		t.Fatalf("checked only %d pipeline and %d forged paths", len(pipeline), len(forgedPaths))
+	}
+}
+
+// policyEvaluator says whether the manifests' policies admit a path between
+// the pods the test knows (and extra ones), and by which rules.
+func policyEvaluator(t *testing.T, set *manifest.Set, extra ...pod) func(path) (bool, []string) {
+	t.Helper()
+	pods := byName(t, slices.Concat(manifestPods(t, set), platformPods, strangers, extra))
 	policy := matcher.BuildNetworkPolicies(false, policies(t, set))
-	allowed := func(p path) (bool, []string) {
+	return func(p path) (bool, []string) {
 		from, to := pods[p.from], pods[p.to]
 		if from == nil || to == nil {
 			t.Fatalf("path %v names a pod the test does not know", p)
@@ -323,22 +354,6 @@ func TestNetworkPolicyPaths(t *testing.T) {
 			}
 		}
 		return result.IsAllowed(), by
-	}
-	pipeline := pipelinePaths(set)
-	for _, p := range pipeline {
-		if ok, by := allowed(p); !ok {
-			t.Errorf("the pipeline's path %s → %s:%d is refused", p.from, p.to, p.port)
-		} else {
-			t.Logf("admitted: %s → %s:%d by %s", p.from, p.to, p.port, strings.Join(by, ", "))
-		}
-	}
-	for _, p := range forgedPaths {
-		if ok, by := allowed(p); ok {
-			t.Errorf("the forged path %s → %s:%d is admitted by %s", p.from, p.to, p.port, strings.Join(by, ", "))
-		}
-	}
-	if len(pipeline) < 30 || len(forgedPaths) < 20 {
-		t.Fatalf("checked only %d pipeline and %d forged paths", len(pipeline), len(forgedPaths))
 	}
 }
 

@@ -62,7 +62,18 @@ const (
 	eventingHook       = "deployment knative-eventing/eventing-webhook Available"
 	kafkaHook          = "deployment knative-eventing/kafka-webhook-eventing Available"
 	servicesReady      = "every services.serving.knative.dev in clima Ready"
+	secretsMade        = "clima's Secrets made"
+	dashboardConfigMap = "ConfigMap clima/clima-dashboard applied"
 )
+
+// scriptProvides is what a script or command leaves behind for the next.
+var scriptProvides = map[string]string{
+	"scripts/secrets.sh":                       secretsMade,
+	"kubectl create configmap clima-dashboard": dashboardConfigMap,
+}
+
+// leadingEnv is the variables a command line sets for its command.
+var leadingEnv = regexp.MustCompile(`^(\w+=\S*\s+)+`)
 
 // releaseNeeds is what each release manifest holds that another one must
 // serve or admit first (read from the releases: serving-core.yaml holds the
@@ -73,10 +84,12 @@ var releaseNeeds = map[string][]string{
 	"serving-crds.yaml": nil,
 	"serving-core.yaml": {crd("images.caching.internal.knative.dev"), crd("certificates.networking.internal.knative.dev")},
 	// Its config-kourier is outside the selector of Serving's config webhook.
-	"kourier.yaml":                   nil,
-	"eventing-crds.yaml":             nil,
-	"eventing-core.yaml":             nil,
-	"eventing-kafka-controller.yaml": nil,
+	"kourier.yaml":       nil,
+	"eventing-crds.yaml": nil,
+	"eventing-core.yaml": nil,
+	// Its ConfigMaps are Eventing's config, in Eventing's namespace, and its
+	// roles bind to Eventing's.
+	"eventing-kafka-controller.yaml": {eventingHook},
 	"eventing-kafka-broker.yaml":     {kafkaHook},
 	"eventing-kafka-source.yaml":     {kafkaHook},
 	"strimzi-cluster-operator":       {namespaceExists("kafka")},
@@ -202,6 +215,11 @@ func orderProblems(commands []string, kinds map[string][]string) (problems []str
 			continue
 		case strings.HasPrefix(c, "kubectl create configmap "): // … | kubectl apply -f -
 			need(c, []string{namespaceExists(flagValue(c, "-n"))})
+			for prefix, cond := range scriptProvides {
+				if strings.HasPrefix(c, prefix) {
+					have[cond] = true
+				}
+			}
 			continue
 		case strings.HasPrefix(c, "curl ") && strings.Contains(c, "strimzi-cluster-operator"): // … | kubectl apply -f -
 			need(c, releaseNeeds["strimzi-cluster-operator"])
@@ -217,11 +235,15 @@ func orderProblems(commands []string, kinds map[string][]string) (problems []str
 			continue
 		}
 		known := false
+		command := leadingEnv.ReplaceAllString(c, "")
 		for prefix, conditions := range scriptNeeds {
-			if strings.HasPrefix(strings.TrimPrefix(c, "KUBECTL=kubectl "), prefix) {
+			if strings.HasPrefix(command, prefix) {
 				need(c, conditions)
 				known = true
 			}
+		}
+		if cond, ok := scriptProvides[command]; ok {
+			have[cond] = true
 		}
 		if !known {
 			problems = append(problems, fmt.Sprintf("%s: the order test does not know what this needs (add it to its tables)", c))

@@ -35,18 +35,12 @@ import (
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
-// Modules whose release ConfigMaps Serving's controllers read.
-const (
-	ModServing    = "knative.dev/serving"
-	ModNetworking = "knative.dev/networking"
-)
-
 // releaseConfigMaps are the files, per module, of the ConfigMaps a cluster
 // starts with (serving-core.yaml is built from them).
 var releaseConfigMaps = map[string][]string{
-	ModServing: {"autoscaler", "defaults", "deployment", "domain", "features", "gc", "logging", "observability"},
+	manifest.ModServing: {"autoscaler", "defaults", "deployment", "domain", "features", "gc", "logging", "observability"},
 	// config-network is served from knative.dev/networking in the release.
-	ModNetworking: {"config-network"},
+	manifest.ModNetworking: {"config-network"},
 }
 
 // Serving is Knative Serving's configuration, as its controllers load it.
@@ -57,12 +51,20 @@ type Serving struct {
 	logger   *zap.SugaredLogger
 }
 
+// Patch is a change to a release ConfigMap (make cluster-deps makes them to
+// config-network and config-domain): its data merged in, as kubectl patch
+// --type merge does, or put in place of the release's (a JSON patch that
+// replaces /data).
+type Patch struct {
+	ConfigMap string
+	Data      map[string]string
+	Replace   bool
+}
+
 // NewServing loads the release's ConfigMaps from the module cache of the
-// module at root; each of patches is merged into the release ConfigMap of
-// its name, as kubectl patch --type merge does (make cluster-deps patches
-// config-network and config-domain).
-func NewServing(root string, patches ...*corev1.ConfigMap) (*Serving, error) {
-	mods, err := manifest.Modules(root, ModServing, ModNetworking)
+// module at root, with patches applied.
+func NewServing(root string, patches ...Patch) (*Serving, error) {
+	mods, err := manifest.Modules(root, manifest.ModServing, manifest.ModNetworking)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +73,7 @@ func NewServing(root string, patches ...*corev1.ConfigMap) (*Serving, error) {
 	for mod, files := range releaseConfigMaps {
 		for _, f := range files {
 			dir := filepath.Join(mods[mod].Dir, "config")
-			if mod == ModServing {
+			if mod == manifest.ModServing {
 				dir = filepath.Join(dir, "core", "configmaps")
 			}
 			cm, err := manifest.ReadConfigMap(filepath.Join(dir, f+".yaml"))
@@ -83,11 +85,11 @@ func NewServing(root string, patches ...*corev1.ConfigMap) (*Serving, error) {
 		}
 	}
 	for _, p := range patches {
-		cm, ok := byName[p.Name]
+		cm, ok := byName[p.ConfigMap]
 		if !ok {
-			return nil, fmt.Errorf("patch of ConfigMap %s, which the release does not have", p.Name)
+			return nil, fmt.Errorf("patch of ConfigMap %s, which the release does not have", p.ConfigMap)
 		}
-		if cm.Data == nil {
+		if cm.Data == nil || p.Replace {
 			cm.Data = map[string]string{}
 		}
 		for k, v := range p.Data {

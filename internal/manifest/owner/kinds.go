@@ -341,6 +341,10 @@ func rabbitmqSource(_ context.Context, _ *Checker, _ string, doc []byte) field.E
 	if p := rs.Spec.Resources.Parallelism; p != nil && (*p < 1 || *p > 1000) {
 		errs = append(errs, field.Invalid(res.Child("parallelism"), *p, "must be 1 to 1000"))
 	}
+	// utils.ValidateResourceRequestsAndLimits
+	if _, err := rs.AdapterResources(); err != nil {
+		errs = append(errs, problem(nil, err.Error()))
+	}
 	return errs
 }
 

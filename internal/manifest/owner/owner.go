@@ -32,10 +32,8 @@ import (
 )
 
 // Modules whose files the checks read (CRDs, Go constants), at the
-// versions go.mod requires.
+// versions go.mod requires, beside Knative's (manifest.ModServing, …).
 const (
-	ModServing          = "knative.dev/serving"
-	ModEventing         = "knative.dev/eventing"
 	ModClusterOperator  = "github.com/rabbitmq/cluster-operator/v2"
 	ModTopologyOperator = "github.com/rabbitmq/messaging-topology-operator"
 	ModStrimzi          = "github.com/scholzj/strimzi-go"
@@ -62,15 +60,15 @@ type Checker struct {
 
 // New reads the owners' schemas from the module cache.
 func New() (*Checker, error) {
-	mods, err := manifest.Modules("", ModServing, ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi, ModGrafana)
+	mods, err := manifest.Modules("", manifest.ModServing, manifest.ModEventing, ModClusterOperator, ModTopologyOperator, ModStrimzi, ModGrafana)
 	if err != nil {
 		return nil, err
 	}
 	topology := filepath.Join(mods[ModTopologyOperator].Dir, "config", "crd", "bases")
 	crds, err := loadCRDs(
-		filepath.Join(mods[ModServing].Dir, "config", "core", "300-resources", "service.yaml"),
-		filepath.Join(mods[ModEventing].Dir, "config", "core", "resources", "broker.yaml"),
-		filepath.Join(mods[ModEventing].Dir, "config", "core", "resources", "trigger.yaml"),
+		filepath.Join(mods[manifest.ModServing].Dir, "config", "core", "300-resources", "service.yaml"),
+		filepath.Join(mods[manifest.ModEventing].Dir, "config", "core", "resources", "broker.yaml"),
+		filepath.Join(mods[manifest.ModEventing].Dir, "config", "core", "resources", "trigger.yaml"),
 		filepath.Join(mods[ModClusterOperator].Dir, "config", "crd", "bases", "rabbitmq.com_rabbitmqclusters.yaml"),
 		filepath.Join(topology, "rabbitmq.com_queues.yaml"),
 		filepath.Join(topology, "rabbitmq.com_exchanges.yaml"),

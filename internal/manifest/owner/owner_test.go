@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clima-dev/clima/internal/manifest"
 	"github.com/clima-dev/clima/internal/manifest/owner"
 )
 
@@ -316,7 +317,7 @@ func TestVersionsMatchTheCluster(t *testing.T) {
 	// Knative 1.N's Go modules are v0.(N+27): 1.20 is v0.47.
 	knative := strings.Split(pin("KNATIVE_VERSION"), ".")
 	minor, _ := strconv.Atoi(knative[1])
-	for _, mod := range []string{owner.ModServing, owner.ModEventing} {
+	for _, mod := range []string{manifest.ModServing, manifest.ModEventing} {
 		if want := fmt.Sprintf("v0.%d.", minor+27); !strings.HasPrefix(c.Modules[mod].Version, want) {
 			t.Errorf("KNATIVE_VERSION %s installs Knative 1.%d, whose %s is %sx; go.mod has %s", pin("KNATIVE_VERSION"), minor, mod, want, c.Modules[mod].Version)
 		}
