@@ -8,13 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
-
-	"github.com/clima-dev/clima/internal/manifest"
 	"github.com/clima-dev/clima/internal/manifest/derive"
 )
 
@@ -121,79 +117,6 @@ func TestKindGetsItsNodesPlatform(t *testing.T) {
 			t.Errorf("KO_DOCKER_REPO=%s: make deploy does not run %q:\n%s", repo, want, out)
 		}
 	}
-}
-
-// TestKindClusterFitsKnative: make kind-cluster's node image is the one the
-// pinned kind release ships with (its pkg/apis/config/defaults), and its
-// Kubernetes is one Knative runs on (make cluster-deps checks the same
-// KUBERNETES_MIN_VERSION, Knative's own: knative.dev/pkg version.go).
-func TestKindClusterFitsKnative(t *testing.T) {
-	root := repoRoot(t)
-	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pin := func(name string) string {
-		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(makefile)
-		if m == nil {
-			t.Fatalf("the Makefile pins no %s", name)
-		}
-		return string(m[1])
-	}
-	out, err := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kind@"+pin("KIND_VERSION")).Output()
-	if err != nil {
-		t.Fatalf("go mod download sigs.k8s.io/kind@%s (the module proxy must answer): %v", pin("KIND_VERSION"), err)
-	}
-	var kind struct{ Dir string }
-	if err := json.Unmarshal(out, &kind); err != nil {
-		t.Fatal(err)
-	}
-	defaults, err := os.ReadFile(filepath.Join(kind.Dir, "pkg", "apis", "config", "defaults", "image.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shipped := regexp.MustCompile(`const Image = "(kindest/node:v(\d+)\.(\d+)\.\d+@sha256:[0-9a-f]+)"`).FindSubmatch(defaults)
-	if shipped == nil {
-		t.Fatalf("kind %s names no default node image in %s", pin("KIND_VERSION"), defaults)
-	}
-	config, err := os.ReadFile(filepath.Join(root, "scripts", "kind-cluster.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cluster struct {
-		Kind, APIVersion string
-		Nodes            []struct{ Role, Image string }
-	}
-	if err := yaml.UnmarshalStrict(config, &cluster); err != nil {
-		t.Fatalf("scripts/kind-cluster.yaml: %v", err)
-	}
-	if len(cluster.Nodes) != 1 || cluster.Nodes[0].Image != string(shipped[1]) {
-		t.Errorf("scripts/kind-cluster.yaml: nodes %+v, want one with kind %s's image %s", cluster.Nodes, pin("KIND_VERSION"), shipped[1])
-	}
-
-	mods, err := manifest.Modules(root, manifest.ModKnativePkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	version, err := os.ReadFile(filepath.Join(mods[manifest.ModKnativePkg].Dir, "version", "version.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	knativeMin := regexp.MustCompile(`defaultMinimumVersion = "v((\d+)\.(\d+)\.\d+)"`).FindSubmatch(version)
-	if knativeMin == nil {
-		t.Fatal("knative.dev/pkg's version.go has no defaultMinimumVersion")
-	}
-	if pin("KUBERNETES_MIN_VERSION") != string(knativeMin[1]) {
-		t.Errorf("KUBERNETES_MIN_VERSION %s, but knative.dev/pkg's version.go says %s", pin("KUBERNETES_MIN_VERSION"), knativeMin[1])
-	}
-	if minor, min := atoi(shipped[3]), atoi(knativeMin[3]); atoi(shipped[2]) != 1 || minor < min {
-		t.Errorf("kind's node runs Kubernetes 1.%d; Knative needs 1.%d or later", minor, min)
-	}
-}
-
-func atoi(b []byte) int {
-	n, _ := strconv.Atoi(string(b))
-	return n
 }
 
 // TestClusterCheckRefusesAnOldCluster: make cluster-deps stops before it

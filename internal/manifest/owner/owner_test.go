@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/clima-dev/clima/internal/manifest"
 	"github.com/clima-dev/clima/internal/manifest/owner"
@@ -303,17 +306,7 @@ func firstLine(s string) string {
 // `make cluster-deps` installs: neither moves without the other.
 func TestVersionsMatchTheCluster(t *testing.T) {
 	c := checker(t)
-	makefile, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pin := func(name string) string {
-		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(makefile)
-		if m == nil {
-			t.Fatalf("the Makefile pins no %s", name)
-		}
-		return string(m[1])
-	}
+	pin := makefilePins(t)
 	// Knative 1.N's Go modules are v0.(N+27): 1.20 is v0.47.
 	knative := strings.Split(pin("KNATIVE_VERSION"), ".")
 	minor, _ := strconv.Atoi(knative[1])
@@ -377,4 +370,84 @@ func TestGrafanaValuesAreTheChartsKeys(t *testing.T) {
 			t.Logf("refused: %s", r.Errs)
 		})
 	}
+}
+
+// makefilePins reads the Makefile's pins (NAME := value).
+func makefilePins(t *testing.T) func(name string) string {
+	t.Helper()
+	makefile, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(name string) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^` + name + `\s*:=\s*(\S+)`).FindSubmatch(makefile)
+		if m == nil {
+			t.Fatalf("the Makefile pins no %s", name)
+		}
+		return string(m[1])
+	}
+}
+
+// TestKindClusterFitsKnative: make kind-cluster's node image is the one the
+// pinned kind release ships with (its pkg/apis/config/defaults), and its
+// Kubernetes is one Knative runs on (make cluster-deps checks the same
+// KUBERNETES_MIN_VERSION, Knative's own: knative.dev/pkg version.go).
+func TestKindClusterFitsKnative(t *testing.T) {
+	root := repoRoot(t)
+	pin := makefilePins(t)
+	out, err := exec.Command("go", "mod", "download", "-json", "sigs.k8s.io/kind@"+pin("KIND_VERSION")).Output()
+	if err != nil {
+		t.Fatalf("go mod download sigs.k8s.io/kind@%s (the module proxy must answer): %v", pin("KIND_VERSION"), err)
+	}
+	var kind struct{ Dir string }
+	if err := json.Unmarshal(out, &kind); err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := os.ReadFile(filepath.Join(kind.Dir, "pkg", "apis", "config", "defaults", "image.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := regexp.MustCompile(`const Image = "(kindest/node:v(\d+)\.(\d+)\.\d+@sha256:[0-9a-f]+)"`).FindSubmatch(defaults)
+	if shipped == nil {
+		t.Fatalf("kind %s names no default node image in %s", pin("KIND_VERSION"), defaults)
+	}
+	config, err := os.ReadFile(filepath.Join(root, "scripts", "kind-cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cluster struct {
+		Kind, APIVersion string
+		Nodes            []struct{ Role, Image string }
+	}
+	if err := yaml.UnmarshalStrict(config, &cluster); err != nil {
+		t.Fatalf("scripts/kind-cluster.yaml: %v", err)
+	}
+	if len(cluster.Nodes) != 1 || cluster.Nodes[0].Image != string(shipped[1]) {
+		t.Errorf("scripts/kind-cluster.yaml: nodes %+v, want one with kind %s's image %s", cluster.Nodes, pin("KIND_VERSION"), shipped[1])
+	}
+
+	mods, err := manifest.Modules(root, manifest.ModKnativePkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile(filepath.Join(mods[manifest.ModKnativePkg].Dir, "version", "version.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	knativeMin := regexp.MustCompile(`defaultMinimumVersion = "v((\d+)\.(\d+)\.\d+)"`).FindSubmatch(version)
+	if knativeMin == nil {
+		t.Fatal("knative.dev/pkg's version.go has no defaultMinimumVersion")
+	}
+	if pin("KUBERNETES_MIN_VERSION") != string(knativeMin[1]) {
+		t.Errorf("KUBERNETES_MIN_VERSION %s, but knative.dev/pkg's version.go says %s", pin("KUBERNETES_MIN_VERSION"), knativeMin[1])
+	}
+	if minor, min := atoi(shipped[3]), atoi(knativeMin[3]); atoi(shipped[2]) != 1 || minor < min {
+		t.Errorf("kind's node runs Kubernetes 1.%d; Knative needs 1.%d or later", minor, min)
+	}
+}
+
+func atoi(b []byte) int {
+	n, _ := strconv.Atoi(string(b))
+	return n
 }
