@@ -96,7 +96,7 @@ test: deps lint ## lint, then every test against real servers (what CI runs)
 fuzz: ## fuzz every decoder of outside input for FUZZTIME each (make test replays the corpora)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSubmissions$$' -fuzztime $(FUZZTIME) ./events
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReports$$' -fuzztime $(FUZZTIME) ./events
-	$(GO) test -run '^$$' -fuzz '^FuzzCloudEvents$$' -fuzztime $(FUZZTIME) ./internal/serving
+	$(GO) test -run '^$$' -fuzz '^FuzzCloudEvents$$' -fuzztime $(FUZZTIME) ./internal/fnruntime
 
 lint: ## gofmt, go vet and staticcheck
 	@unformatted=$$(gofmt -l .); \

@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 )
@@ -16,20 +15,19 @@ func TestRecordsEachDeadLetterOnce(t *testing.T) {
 	redis := testenv.StartRedis(t)
 	url, password := redis.As(store.RoleDeadLetter)
 	env := config.FromMap(map[string]string{"STORE_URL": url, "STORE_PASSWORD": password})
-	fn, err := build(context.Background(), env, serving.NewLogger("dead-letter-test"))
+	fn, err := build(context.Background(), env, fnruntime.NewLogger("dead-letter-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building dead-letter: %v %v", err, env.Err())
 	}
 	t.Cleanup(func() { _ = fn.Close(context.Background()) })
-	srv := httptest.NewServer(serving.Router(fn))
-	t.Cleanup(srv.Close)
+	fnURL := testenv.ServeFunction(t, fn, fnruntime.NewLogger("dead-letter-test"))
 
 	refused := testenv.Event{ID: "e-1", Source: "client/1", Type: "clima.weather.reported", ContentType: "application/json",
 		Data: []byte(`{"weather":"foggy"}`), Extensions: map[string]string{"knativeerrorcode": "400", "knativeerrordest": "http://ingest.clima.svc"}}
 	// Data that is not the JSON its content type claims is kept as it came.
 	odd := testenv.Event{ID: "e-2", Source: "client/1", Type: "something.else", ContentType: "application/json", Data: []byte(`{"broken":`)}
 	for _, e := range []testenv.Event{refused, refused, odd} { // refused arrives twice
-		if resp := testenv.PostEvent(t, srv.URL, e); resp.Status != http.StatusOK || len(resp.Body) != 0 {
+		if resp := testenv.PostEvent(t, fnURL, e); resp.Status != http.StatusOK || len(resp.Body) != 0 {
 			t.Fatalf("event %s: %d %q, want 200 with an empty body", e.ID, resp.Status, resp.Body)
 		}
 	}

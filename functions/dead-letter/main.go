@@ -8,20 +8,20 @@ import (
 	"log/slog"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/wire"
 )
 
-func main() { serving.Main(build) }
+func main() { fnruntime.Main(build) }
 
 // build wires the function from its environment.
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	s, err := store.Open(wire.StoreConfig(env, "dead-letter"))
 	if err != nil {
 		return nil, err
 	}
-	fn := serving.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
+	fn := fnruntime.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
 	fn.Ready = s.Ping
 	fn.Close = func(context.Context) error { return s.Close() }
 	return fn, nil

@@ -16,7 +16,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/testenv"
 )
 
@@ -57,13 +57,11 @@ func startIngest(t *testing.T) (string, *sink) {
 	broker := httptest.NewServer(s)
 	t.Cleanup(broker.Close)
 	env := config.FromMap(map[string]string{"K_SINK": broker.URL})
-	fn, err := build(context.Background(), env, serving.NewLogger("ingest-test"))
+	fn, err := build(context.Background(), env, fnruntime.NewLogger("ingest-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building ingest: %v %v", err, env.Err())
 	}
-	srv := httptest.NewServer(serving.Router(fn))
-	t.Cleanup(srv.Close)
-	return srv.URL, s
+	return testenv.ServeFunction(t, fn, fnruntime.NewLogger("ingest-test")), s
 }
 
 func report(description, country, weather string) string {

@@ -17,13 +17,13 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 )
 
-func main() { serving.Main(build) }
+func main() { fnruntime.Main(build) }
 
 // build wires the function from its environment.
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	sink := env.Required("K_SINK")
 	timeout := env.Duration("SINK_TIMEOUT", 30*time.Second)
 	client, err := cloudevents.NewClientHTTP(
@@ -34,9 +34,9 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 		return nil, fmt.Errorf("building the sink client: %w", err)
 	}
 	in := &ingest{sink: client, now: time.Now, log: log}
-	return &serving.Function{
+	return &fnruntime.Function{
 		Routes: func(r *mux.Router) {
-			r.Handle("/", serving.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)
+			r.Handle("/", fnruntime.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)
 			r.HandleFunc("/input", in.serveInput).Methods(http.MethodPost)
 		},
 	}, nil

@@ -3,8 +3,8 @@
 package main
 
 import (
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/wire"
 )
 
-func main() { serving.Main(wire.Consumer("kafka")) }
+func main() { fnruntime.Main(wire.Consumer("kafka")) }

@@ -8,14 +8,14 @@ import (
 	"strings"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/wire"
 	"github.com/clima-dev/clima/internal/writer"
 )
 
-func main() { serving.Main(build) }
+func main() { fnruntime.Main(build) }
 
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	w := writer.NewKafka(writer.KafkaConfig{
 		Brokers: strings.Split(env.Required("KAFKA_BROKERS"), ","),
 		Topic:   env.String("KAFKA_TOPIC", "clima-topic"),

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/writer"
 )
 
-func main() { serving.Main(build) }
+func main() { fnruntime.Main(build) }
 
 // writersTimeout (WRITERS_TIMEOUT) bounds a publish to both writers: room
 // for a writer's own broker timeout (wire.WriterPublishTimeout) and its cold
@@ -21,7 +21,7 @@ func main() { serving.Main(build) }
 const writersTimeout = 15 * time.Second
 
 // build wires the function from its environment.
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	p := &publisher{timeout: env.Duration("WRITERS_TIMEOUT", writersTimeout)}
 	for _, key := range []string{"KAFKA_WRITER_ADDR", "RABBIT_WRITER_ADDR"} {
 		addr := env.Required(key)
@@ -36,7 +36,7 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Funct
 		p.writers = append(p.writers, client)
 		p.batches = append(p.batches, coalesced(client, p.timeout))
 	}
-	fn := serving.EventFunction(p.handle, log)
+	fn := fnruntime.EventFunction(p.handle, log)
 	fn.Close = p.close
 	return fn, nil
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
 )
@@ -39,15 +38,13 @@ func startPipeline(t *testing.T) *pipeline {
 	rabbitAddr := testenv.ServeWriter(t, writer.NewRabbit(writer.RabbitConfig{URL: proxied, RoutingKey: queue, Queue: queue}), 2*time.Second)
 
 	env := config.FromMap(map[string]string{"KAFKA_WRITER_ADDR": kafkaAddr, "RABBIT_WRITER_ADDR": rabbitAddr, "WRITERS_TIMEOUT": "5s"})
-	fn, err := build(context.Background(), env, serving.NewLogger("publisher-test"))
+	fn, err := build(context.Background(), env, fnruntime.NewLogger("publisher-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building publisher: %v %v", err, env.Err())
 	}
 	t.Cleanup(func() { _ = fn.Close(context.Background()) })
-	srv := httptest.NewServer(serving.Router(fn))
-	t.Cleanup(srv.Close)
 	return &pipeline{
-		url:         srv.URL,
+		url:         testenv.ServeFunction(t, fn, fnruntime.NewLogger("publisher-test")),
 		kafkaBroker: cluster.ListenAddrs()[0],
 		rabbitGate:  &proxy.Gate,
 		checkQueue:  func(t *testing.T, want int) []testenv.Message { return testenv.QueueMessages(t, ch, queue, want) },

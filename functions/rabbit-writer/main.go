@@ -8,14 +8,14 @@ import (
 	"net/url"
 
 	"github.com/clima-dev/clima/internal/config"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/wire"
 	"github.com/clima-dev/clima/internal/writer"
 )
 
-func main() { serving.Main(build) }
+func main() { fnruntime.Main(build) }
 
-func build(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	// The URL names the server; the credentials come from a Secret.
 	u, err := url.Parse(env.String("RABBITMQ_URL", "amqp://127.0.0.1:5672/"))
 	if err != nil {

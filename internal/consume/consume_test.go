@@ -14,7 +14,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/consume"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 )
@@ -42,7 +42,7 @@ func start(t testing.TB, path string) *fixture {
 	cfg := r.StoreConfig(store.RoleConsumer, path)
 	cfg.RecentMax = 100
 	s := testenv.OpenStore(t, cfg)
-	srv := httptest.NewServer(serving.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, serving.NewLogger("test")))
+	srv := httptest.NewServer(fnruntime.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, fnruntime.NewLogger("test")))
 	t.Cleanup(srv.Close)
 	return &fixture{redis: r, store: s, reader: r.ClientAs(t, store.RoleReader), url: srv.URL}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/clima-dev/clima/internal/launch"
-	"github.com/clima-dev/clima/internal/serving"
 )
 
 // process is one running replica of a function.
@@ -99,7 +98,7 @@ func (s *service) waitReady(p *process) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := serving.Probe(ctx, p.addr, s.grpc)
+		err := Probe(ctx, p.addr, s.grpc)
 		cancel()
 		if err == nil {
 			return nil

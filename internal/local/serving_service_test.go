@@ -17,7 +17,7 @@ import (
 )
 
 // asReplica, set in its environment, makes the test binary a function
-// replica as the serving runtime runs one: it listens on $PORT, is ready at
+// replica as the function runtime runs one: it listens on $PORT, is ready at
 // /health/readiness, answers its pid, holds /hold until /release, and
 // drains on SIGTERM.
 const asReplica = "CLIMA_TEST_AS_REPLICA"

@@ -28,7 +28,7 @@ const namespace = "clima"
 // -debug sets it to profile a function.
 var debugEnv = []string{"DEBUG_ADDR"}
 
-// runtimeEnv is what the serving runtime sets and no manifest does:
+// runtimeEnv is what the function runtime sets and no manifest does:
 // LISTEN_HOST, which clima dev sets to loopback (TestServiceEnv holds it);
 // in a pod it is unset, and a function listens on every interface.
 var runtimeEnv = []string{"LISTEN_HOST"}

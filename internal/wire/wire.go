@@ -1,8 +1,8 @@
 // Package wire holds the wiring that several functions share: reading a
 // setting's value and default from the environment, opening what it names,
-// and handing the handlers to the serving runtime. With each function's
+// and handing the handlers to the function runtime. With each function's
 // main.go it is the only code that imports internal/config and
-// internal/serving together with the pipeline's packages (events, store,
+// internal/fnruntime together with the pipeline's packages (events, store,
 // writer, consume), which take plain values.
 package wire
 
@@ -16,7 +16,7 @@ import (
 	"github.com/clima-dev/clima/events/writerpb"
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/consume"
-	"github.com/clima-dev/clima/internal/serving"
+	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/writer"
 )
@@ -55,13 +55,13 @@ func StoreConfig(env *config.Env, path string) store.Config {
 
 // Consumer builds a consumer function that stores what arrives by path
 // ("kafka", "rabbitmq") into the store its environment names.
-func Consumer(path string) serving.Builder {
-	return func(_ context.Context, env *config.Env, log *slog.Logger) (*serving.Function, error) {
+func Consumer(path string) fnruntime.Builder {
+	return func(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 		s, err := store.Open(StoreConfig(env, path))
 		if err != nil {
 			return nil, err
 		}
-		fn := serving.EventFunction(consume.NewHandler(s, storeTimeout).Handle, log)
+		fn := fnruntime.EventFunction(consume.NewHandler(s, storeTimeout).Handle, log)
 		fn.Ready = s.Ping
 		fn.Close = func(context.Context) error { return s.Close() }
 		return fn, nil
@@ -70,9 +70,9 @@ func Consumer(path string) serving.Builder {
 
 // Writer builds a writer function around w: the gRPC Writer service, ready
 // while the broker answers, w closed after the drain.
-func Writer(w writer.Writer, env *config.Env, log *slog.Logger) *serving.Function {
+func Writer(w writer.Writer, env *config.Env, log *slog.Logger) *fnruntime.Function {
 	srv := writer.NewServer(w, env.Duration("PUBLISH_TIMEOUT", WriterPublishTimeout), log)
-	return &serving.Function{
+	return &fnruntime.Function{
 		GRPC:  func(s *grpc.Server) { writerpb.RegisterWriterServer(s, srv) },
 		Ready: w.Ping,
 		Close: func(context.Context) error { return w.Close() },

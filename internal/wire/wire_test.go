@@ -7,10 +7,10 @@ import (
 )
 
 // The pipeline's packages take plain values: none of them, nor anything
-// they import, reads the environment or knows the serving runtime.
+// they import, reads the environment or knows the function runtime.
 func TestPipelinePackagesKnowNoWiring(t *testing.T) {
 	const module = "github.com/clima-dev/clima/"
-	wiring := []string{module + "internal/config", module + "internal/serving", module + "internal/wire"}
+	wiring := []string{module + "internal/config", module + "internal/fnruntime", module + "internal/wire"}
 	for _, pkg := range []string{"events", "internal/store", "internal/writer", "internal/consume", "internal/apierr", "internal/coalesce"} {
 		out, err := exec.Command("go", "list", "-deps", module+pkg).CombinedOutput()
 		if err != nil {

@@ -1,4 +1,4 @@
-package serving
+package local
 
 import (
 	"context"

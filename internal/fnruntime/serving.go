@@ -1,9 +1,9 @@
-// Package serving is the one runtime every clima function runs in: it reads
+// Package fnruntime is the one runtime every clima function runs in: it reads
 // the settings Knative gives (PORT, K_SERVICE), serves the function over HTTP
 // (gorilla/mux, next to /health/readiness and /health/liveness) or gRPC (with
 // the standard health service), and on SIGTERM stops taking work, drains what
 // is in flight and closes the function's clients so that their buffers flush.
-package serving
+package fnruntime
 
 import (
 	"context"
@@ -103,7 +103,7 @@ func NewLogger(service string) *slog.Logger {
 // Run builds the function, serves it on PORT until ctx ends, then drains.
 func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
 	port := env.Int("PORT", 8080, 0, 65535)
-	// LISTEN_HOST is the serving runtime's: clima dev sets 127.0.0.1, so
+	// LISTEN_HOST is the function runtime's: clima dev sets 127.0.0.1, so
 	// that only it reaches a function; in a pod it is unset and the function
 	// listens on every interface, as Knative expects of a container.
 	host := env.String("LISTEN_HOST", "")
@@ -128,13 +128,7 @@ func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) 
 		_ = closeFunction(fn)
 		return fmt.Errorf("listening on %s port %d: %w", host, port, err)
 	}
-	h := &health{ready: fn.Ready}
-	var serveErr error
-	if fn.GRPC != nil {
-		serveErr = serveGRPC(ctx, lis, fn, h, log)
-	} else {
-		serveErr = serveHTTP(ctx, lis, fn, h, log)
-	}
+	serveErr := Serve(ctx, lis, fn, log)
 	closeErr := closeFunction(fn)
 	if err := errors.Join(serveErr, closeErr); err != nil {
 		return err
@@ -155,10 +149,18 @@ func closeFunction(fn *Function) error {
 	return nil
 }
 
-// Router is an HTTP function's handler: its routes next to the health
-// endpoints, with JSON answers for unknown paths and methods.
-func Router(fn *Function) http.Handler { return newRouter(fn, &health{ready: fn.Ready}) }
+// Serve serves a built function on lis until ctx ends, then drains what is
+// in flight; closing the function's clients is the caller's (Run does it).
+func Serve(ctx context.Context, lis net.Listener, fn *Function, log *slog.Logger) error {
+	h := &health{ready: fn.Ready}
+	if fn.GRPC != nil {
+		return serveGRPC(ctx, lis, fn, h, log)
+	}
+	return serveHTTP(ctx, lis, fn, h, log)
+}
 
+// newRouter is an HTTP function's handler: its routes next to the health
+// endpoints, with JSON answers for unknown paths and methods.
 func newRouter(fn *Function, h *health) *mux.Router {
 	router := mux.NewRouter()
 	router.HandleFunc("/health/readiness", h.serveReadiness).Methods(http.MethodGet)
