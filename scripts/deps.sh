@@ -27,7 +27,7 @@ port_open() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 if ! port_open; then
   echo "deps: starting RabbitMQ"
   # Loopback only: AMQP, the Erlang distribution port and epmd (the same as
-  # rabbitLoopbackEnv in internal/local/infra_rabbitmq.go).
+  # rabbitLoopbackEnv in internal/local/infra/rabbitmq.go).
   as_root env PATH="/usr/sbin:$PATH" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" rabbitmq-server -detached
   for _ in $(seq 1 120); do port_open && break; sleep 0.5; done

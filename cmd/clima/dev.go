@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/internal/local/infra"
 )
 
 func dev(ctx context.Context, args []string) error {
@@ -24,13 +25,13 @@ func dev(ctx context.Context, args []string) error {
 	autoscalerSettings := fs.String("autoscaler", "", "settings of Knative's config-autoscaler, as key=value,… (stable-window=6s,panic-threshold-percentage=200)")
 	rabbitPrefix := fs.String("rabbitmq-prefix", "", "put before every RabbitMQ queue and exchange name (to share a server)")
 	fresh := fs.Bool("fresh", false, "start from empty data: remove the state folder's data (embedded Kafka, Redis, Valkey) and delete the queues of rabbit-source/ with what they hold")
-	kafkaStorage := fs.String("kafka-storage", string(local.KafkaDisk), "how the embedded Kafka keeps records and offsets: disk (written before the 202, survives a crash of clima dev), fsync (also survives a power loss; slower) or memory (lost on stop)")
+	kafkaStorage := fs.String("kafka-storage", string(infra.KafkaDisk), "how the embedded Kafka keeps records and offsets: disk (written before the 202, survives a crash of clima dev), fsync (also survives a power loss; slower) or memory (lost on stop)")
 	verbose := fs.Bool("v", false, "log at debug level")
 	debug := fs.Bool("debug", false, "serve Go's profiles of the runtime (/debug/pprof/ at the ingress) and of every function (URLs in /status)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	storage, err := local.ParseKafkaStorage(*kafkaStorage)
+	storage, err := infra.ParseKafkaStorage(*kafkaStorage)
 	if err != nil {
 		return fmt.Errorf("-kafka-storage: %w", err)
 	}

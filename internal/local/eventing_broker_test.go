@@ -11,28 +11,30 @@ import (
 	"github.com/segmentio/kafka-go"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/clima-dev/clima/internal/local/infra"
 )
 
 // testBroker is the Broker clima/default on an embedded Kafka of its own,
 // its topic of one partition; its ingress address answers nothing.
-func testBroker(t *testing.T) (*kafkaInfra, *broker) {
+func testBroker(t *testing.T) (*infra.Kafka, *broker) {
 	t.Helper()
 	topic := brokerTopic("clima", "default")
-	k, err := startKafka(context.Background(), "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
+	k, err := infra.StartKafka(context.Background(), infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(k.close)
+	t.Cleanup(k.Close)
 	b := &broker{namespace: "clima", name: "default", address: duckv1.Addressable{URL: apis.HTTP("127.0.0.1:1")}, topic: topic,
-		writer: newBrokerWriter(k.brokers, topic), log: quiet}
+		writer: newBrokerWriter(k.Brokers(), topic), log: quiet}
 	t.Cleanup(func() { _ = b.writer.Close() })
 	return k, b
 }
 
 // firstRecord reads the first record of partition 0 of topic.
-func firstRecord(t *testing.T, k *kafkaInfra, topic string) kafka.Message {
+func firstRecord(t *testing.T, k *infra.Kafka, topic string) kafka.Message {
 	t.Helper()
-	conn, err := kafka.DialLeader(context.Background(), "tcp", k.brokers[0], topic, 0)
+	conn, err := kafka.DialLeader(context.Background(), "tcp", k.Brokers()[0], topic, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestBrokerIngress(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d with an error starting %q", tc.name, rec.Code, rec.Body, tc.status, tc.err)
 		}
 	}
-	if got := k.pending(topic, "nobody"); got != 0 {
+	if got := k.Pending(topic, "nobody"); got != 0 {
 		t.Fatalf("refused requests appended %d records", got)
 	}
 

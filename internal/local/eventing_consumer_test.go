@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/clima-dev/clima/internal/local/infra"
 )
 
 // TestConsumerGroupCommitsTheHandledPrefix: while one record is in
@@ -17,12 +19,12 @@ func TestConsumerGroupCommitsTheHandledPrefix(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const topic, group = "records", "handlers"
-	k, err := startKafka(ctx, "", KafkaMemory, "", []kafkaTopic{{name: topic, partitions: 1}}, quiet)
+	k, err := infra.StartKafka(ctx, infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.close()
-	w := &kafka.Writer{Addr: kafka.TCP(k.brokers...), Topic: topic, RequiredAcks: kafka.RequireAll}
+	defer k.Close()
+	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers()...), Topic: topic, RequiredAcks: kafka.RequireAll}
 	var msgs []kafka.Message
 	for i := range 5 {
 		msgs = append(msgs, kafka.Message{Value: []byte(strconv.Itoa(i))})
@@ -35,7 +37,7 @@ func TestConsumerGroupCommitsTheHandledPrefix(t *testing.T) {
 	held := make(chan struct{})
 	var mu sync.Mutex
 	handled := map[string]bool{}
-	loop := newKafkaLoop(k.brokers, group, []string{topic}, 8, quiet, func(_ context.Context, m kafka.Message) bool {
+	loop := newKafkaLoop(k.Brokers(), group, []string{topic}, 8, quiet, func(_ context.Context, m kafka.Message) bool {
 		if string(m.Value) == "2" {
 			<-held
 		}
@@ -62,15 +64,15 @@ func TestConsumerGroupCommitsTheHandledPrefix(t *testing.T) {
 	})
 	// Records 3 and 4 are done, so an offset past 2 would leave fewer
 	// than 3 pending, and this would never hold.
-	await("offset 2 committed, and no further", func() bool { return k.pending(topic, group) == 3 })
+	await("offset 2 committed, and no further", func() bool { return k.Pending(topic, group) == 3 })
 	// A commit past 2 could still be on its way: it would land within a
 	// commit interval (50 ms); four later the offset must not have moved.
 	time.Sleep(200 * time.Millisecond)
-	if got := k.pending(topic, group); got != 3 {
+	if got := k.Pending(topic, group); got != 3 {
 		t.Fatalf("%d records pending while record 2 is in flight, want 3 (2, 3 and 4)", got)
 	}
 	close(held)
-	await("every record committed", func() bool { return k.pending(topic, group) == 0 })
+	await("every record committed", func() bool { return k.Pending(topic, group) == 0 })
 	cancel()
 	<-done
 }

@@ -200,7 +200,7 @@ func TestRepliesGoToTheBroker(t *testing.T) {
 			t.Fatalf("outcome %v, want delivered", got)
 		}
 	}
-	if got := k.pending(topic, "nobody"); got != 1 {
+	if got := k.Pending(topic, "nobody"); got != 1 {
 		t.Fatalf("the Broker's topic holds %d records, want the one reply", got)
 	}
 	m := firstRecord(t, k, topic)

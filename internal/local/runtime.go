@@ -10,7 +10,7 @@
 //   - serving_*: a Knative Service as replicas that are processes of the
 //     real function binary behind a local endpoint (service, replica), as
 //     many as Knative's own KPA decides, from and to zero (autoscale);
-//   - infra_*: the embedded Kafka, RabbitMQ, and the Redis and Valkey
+//   - package infra: the embedded Kafka, RabbitMQ, and the Redis and Valkey
 //     servers;
 //   - runtime*: the wiring of those from the manifests (wiring), the
 //     functions' builds and environments (build, env), and GET /status,
@@ -40,6 +40,7 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
@@ -66,9 +67,9 @@ type Options struct {
 	// RabbitPrefix is put before every queue and exchange name, so that
 	// runtimes sharing a RabbitMQ server do not mix (tests use it).
 	RabbitPrefix string
-	// KafkaStorage is how the embedded Kafka keeps its data (KafkaDisk
+	// KafkaStorage is how the embedded Kafka keeps its data (infra.KafkaDisk
 	// when empty).
-	KafkaStorage KafkaStorage
+	KafkaStorage infra.KafkaStorage
 	// Fresh starts from empty data: the state folder's data (the embedded
 	// Kafka's, Redis' and Valkey's) is removed, and the queues and
 	// exchanges of rabbit-source/ are deleted and declared again.
@@ -85,9 +86,9 @@ type runtime struct {
 	opts       Options
 	set        *manifest.Set
 	log        *slog.Logger
-	kafka      *kafkaInfra
-	rabbit     *rabbitInfra
-	stores     map[string]*keyValue // by StatefulSet name
+	kafka      *infra.Kafka
+	rabbit     *infra.RabbitMQ
+	stores     map[string]*infra.KeyValue // by StatefulSet name
 	services   map[string]*service
 	brokers    map[string]*broker // by "namespace/name"
 	triggers   []*trigger
@@ -124,14 +125,14 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	if opts.KafkaStorage == "" {
-		opts.KafkaStorage = KafkaDisk
+		opts.KafkaStorage = infra.KafkaDisk
 	}
 	unlock, err := lockState(opts.StateDir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*keyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
+	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*infra.KeyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel() // the dispatchers stop first
@@ -168,22 +169,23 @@ func (r *runtime) start(ctx context.Context) error {
 
 	var err error
 	kafkaDir := filepath.Join(dataDir, "kafka")
-	if r.kafka, err = startKafka(ctx, r.opts.KafkaBrokers, r.opts.KafkaStorage, kafkaDir, r.topics(), r.log); err != nil {
+	kafkaConfig := infra.KafkaConfig{External: r.opts.KafkaBrokers, Storage: r.opts.KafkaStorage, Dir: kafkaDir, MaxMessageBytes: MaxEventBytes}
+	if r.kafka, err = infra.StartKafka(ctx, kafkaConfig, r.topics(), r.log); err != nil {
 		return err
 	}
-	if r.kafka.recovered {
+	if r.kafka.Recovered() {
 		r.recovered = append(r.recovered, r.kafkaPending(kafkaDir)...)
 	}
-	if r.rabbit, err = startRabbit(ctx, r.opts.RabbitURL, r.log); err != nil {
+	if r.rabbit, err = infra.StartRabbitMQ(ctx, r.opts.RabbitURL, r.log); err != nil {
 		return err
 	}
 	if r.opts.Fresh {
-		if err := deleteTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set); err != nil {
+		if err := infra.DeleteTopology(r.rabbit.URL(), r.opts.RabbitPrefix, r.set); err != nil {
 			return fmt.Errorf("-fresh: %w", err)
 		}
 		r.log.Info("starting from empty data: deleted the queues and exchanges of rabbit-source/", "prefix", r.opts.RabbitPrefix)
 	}
-	ready, err := declareTopology(r.rabbit.url, r.opts.RabbitPrefix, r.set)
+	ready, err := infra.DeclareTopology(r.rabbit.URL(), r.opts.RabbitPrefix, r.set)
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,8 @@ func (r *runtime) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		kv, err := startKeyValue(ctx, keyValueSpec{ss.Name, adminSecret, users}, url, filepath.Join(r.opts.StateDir, "data"), r.log)
+		spec := infra.KeyValueSpec{Name: ss.Name, AdminSecret: adminSecret, Users: users}
+		kv, err := infra.StartKeyValue(ctx, spec, url, filepath.Join(r.opts.StateDir, "data"), r.log)
 		if err != nil {
 			return err
 		}
@@ -216,7 +219,7 @@ func (r *runtime) start(ctx context.Context) error {
 			return err
 		}
 		r.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, address: duckv1.Addressable{URL: address}, topic: brokerTopic(b.Namespace, b.Name),
-			writer: newBrokerWriter(r.kafka.brokers, brokerTopic(b.Namespace, b.Name)), log: r.log}
+			writer: newBrokerWriter(r.kafka.Brokers(), brokerTopic(b.Namespace, b.Name)), log: r.log}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", r.serveStatus)
@@ -246,17 +249,17 @@ func (r *runtime) start(ctx context.Context) error {
 		}
 		r.services[s.Name] = svc
 	}
-	local := here{services: map[string]string{}, stores: map[string]string{}, kafka: r.kafka.brokers, rabbit: r.rabbit.url, broker: r.brokerURL}
+	local := here{services: map[string]string{}, stores: map[string]string{}, kafka: r.kafka.Brokers(), rabbit: r.rabbit.URL(), broker: r.brokerURL}
 	storeSecrets := map[string]string{}
 	for name, svc := range r.services {
 		local.services[name] = svc.url
 	}
 	for name, kv := range r.stores {
-		local.stores[name] = kv.addr
-		maps.Copy(storeSecrets, kv.secrets)
+		local.stores[name] = kv.Addr()
+		maps.Copy(storeSecrets, kv.Secrets())
 	}
 	rewrite := clusterRewriter(r.set, local)
-	secrets := localSecrets(r.set, storeSecrets, r.rabbit.url)
+	secrets := localSecrets(r.set, storeSecrets, r.rabbit.URL())
 	for _, s := range r.set.Services {
 		env, err := serviceEnv(s, r.set, rewrite, secrets, r.opts.RabbitPrefix)
 		if err != nil {
@@ -271,8 +274,8 @@ func (r *runtime) start(ctx context.Context) error {
 	if err := r.startDispatchers(ctx); err != nil {
 		return err
 	}
-	if r.kafka.cluster != nil {
-		r.dispatchWG.Go(func() { r.watchRetention(ctx) })
+	if r.kafka.Embedded() {
+		r.dispatchWG.Go(func() { r.kafka.WatchRetention(ctx, r.consumerGroups(), r.log) })
 	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
@@ -306,18 +309,18 @@ func (r *runtime) stop() {
 		_ = b.writer.Close()
 	}
 	for _, kv := range r.stores {
-		if kv.pid() != 0 {
+		if kv.PID() != 0 {
 			stopped++
 		}
-		kv.close()
+		kv.Close()
 	}
 	if r.kafka != nil {
-		r.kafka.close()
+		r.kafka.Close()
 	}
 	_ = os.Remove(filepath.Join(r.opts.StateDir, EndpointsFile))
 	// The queues stay, with what they hold, as a cluster's outlive its pods.
 	if r.rabbit != nil {
-		r.rabbit.close(r.log)
+		r.rabbit.Close(r.log)
 	}
 	fmt.Printf("clima dev stopped: %d processes it had started are stopped, nothing is left running\n", stopped)
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/store"
 )
 
@@ -99,7 +100,7 @@ func (r *runtime) status() Status {
 		st.Dispatchers["rabbitmqsource/"+s.name] = s.status()
 	}
 	for name, kv := range r.stores {
-		if pid := kv.pid(); pid != 0 {
+		if pid := kv.PID(); pid != 0 {
 			st.Servers[name] = pid
 		}
 	}
@@ -107,7 +108,7 @@ func (r *runtime) status() Status {
 }
 
 func (r *runtime) writeEndpoints() error {
-	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.url, Kafka: strings.Join(r.kafka.brokers, ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
 	for _, b := range r.brokers {
 		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
 	}
@@ -131,7 +132,7 @@ func (r *runtime) writeEndpoints() error {
 		fmt.Printf("  %-15s %s\n", n, e.Services[n])
 	}
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
-		redact(e.Redis), redact(e.Valkey), redact(e.RabbitMQ), e.Kafka, e.Status)
+		infra.Redact(e.Redis), infra.Redact(e.Valkey), infra.Redact(e.RabbitMQ), e.Kafka, e.Status)
 	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
 	if len(r.recovered) > 0 {
 		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")

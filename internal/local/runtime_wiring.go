@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
@@ -22,14 +22,14 @@ func brokerTopic(namespace, name string) string { return "knative-broker-" + nam
 
 // topics are the KafkaTopics of kafka-source/, with their configs, and one
 // topic per Broker.
-func (r *runtime) topics() []kafkaTopic {
-	var topics []kafkaTopic
+func (r *runtime) topics() []infra.Topic {
+	var topics []infra.Topic
 	for _, t := range r.set.KafkaTopics {
 		configs := map[string]string{}
 		for name, value := range t.Spec.Config {
 			configs[name] = configValue(value)
 		}
-		topics = append(topics, kafkaTopic{name: t.Name(), partitions: int(t.Spec.Partitions), configs: configs})
+		topics = append(topics, infra.Topic{Name: t.Name(), Partitions: int(t.Spec.Partitions), Configs: configs})
 	}
 	for _, b := range r.set.Brokers {
 		partitions := 1
@@ -40,7 +40,7 @@ func (r *runtime) topics() []kafkaTopic {
 				}
 			}
 		}
-		topics = append(topics, kafkaTopic{name: brokerTopic(b.Namespace, b.Name), partitions: partitions})
+		topics = append(topics, infra.Topic{Name: brokerTopic(b.Namespace, b.Name), Partitions: partitions})
 	}
 	return topics
 }
@@ -70,30 +70,6 @@ func (r *runtime) consumerGroups() map[string][]string {
 	return groups
 }
 
-// watchRetention warns when the embedded Kafka's retention removes records
-// that a consumer group had not committed: they will never be delivered.
-func (r *runtime) watchRetention(ctx context.Context) {
-	warned := map[string]int64{}
-	ticker := time.NewTicker(kafkaRetentionCheck)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		for topic, groups := range r.consumerGroups() {
-			for _, group := range groups {
-				if n := r.kafka.dropped(topic, group); n > warned[topic+"/"+group] {
-					r.log.Warn("Kafka retention removed records a consumer group had not delivered", "topic", topic,
-						"group", group, "records", n, "bound_bytes_per_partition", kafkaRetentionBytes)
-					warned[topic+"/"+group] = n
-				}
-			}
-		}
-	}
-}
-
 // triggerGroup is a Trigger's consumer group, named as the Kafka broker
 // names it.
 func triggerGroup(namespace, name string) string { return "knative-trigger-" + namespace + "-" + name }
@@ -106,7 +82,7 @@ func (r *runtime) kafkaPending(dir string) []string {
 	groups := r.consumerGroups()
 	for _, topic := range slices.Sorted(maps.Keys(groups)) {
 		for _, group := range groups[topic] {
-			lines = append(lines, fmt.Sprintf("  %-30s %-40s %d", topic, group, r.kafka.pending(topic, group)))
+			lines = append(lines, fmt.Sprintf("  %-30s %-40s %d", topic, group, r.kafka.Pending(topic, group)))
 		}
 	}
 	return lines
@@ -188,7 +164,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		}
 		tr := &trigger{name: t.Name, filter: triggerFilter(t.Spec), subscriber: subscriber, policy: p, broker: b, sender: send}
 		r.triggers = append(r.triggers, tr)
-		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, r.log, tr.handle))
+		r.loops = append(r.loops, newKafkaLoop(r.kafka.Brokers(), triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, r.log, tr.handle))
 	}
 	for _, ks := range r.set.KafkaSources {
 		sink, err := r.resolve(&ks.Spec.Sink)
@@ -209,7 +185,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if ks.Spec.Ordering != "unordered" {
 			workers = 1 // ordered: one record at a time
 		}
-		r.loops = append(r.loops, newKafkaLoop(r.kafka.brokers, ks.Spec.ConsumerGroup, ks.Spec.Topics, workers, r.log, src.handle))
+		r.loops = append(r.loops, newKafkaLoop(r.kafka.Brokers(), ks.Spec.ConsumerGroup, ks.Spec.Topics, workers, r.log, src.handle))
 	}
 	for _, rs := range r.set.RabbitmqSources {
 		sink, err := r.resolve(&rs.Spec.Sink)
@@ -224,7 +200,7 @@ func (r *runtime) startDispatchers(ctx context.Context) error {
 		if rs.Spec.Resources.Parallelism != nil {
 			parallelism = *rs.Spec.Resources.Parallelism
 		}
-		r.rSources = append(r.rSources, &rabbitSource{namespace: rs.Metadata.Namespace, name: rs.Metadata.Name, url: r.rabbit.url,
+		r.rSources = append(r.rSources, &rabbitSource{namespace: rs.Metadata.Namespace, name: rs.Metadata.Name, url: r.rabbit.URL(),
 			queue: r.opts.RabbitPrefix + rs.Spec.Resources.QueueName, parallelism: parallelism, sink: sink, policy: p, sender: send, log: r.log})
 	}
 	for _, l := range r.loops {

@@ -1,4 +1,4 @@
-package local
+package infra
 
 import (
 	"context"
@@ -13,15 +13,17 @@ import (
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
-// rabbitInfra is the RabbitMQ server: the one at RABBITMQ_URL or on
+// RabbitMQ is the RabbitMQ server: the one at RABBITMQ_URL or on
 // 127.0.0.1:5672, started when it is installed and not running.
-type rabbitInfra struct {
+type RabbitMQ struct {
 	url     string
 	started bool // by this runtime, so it stops it too
 }
 
-func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitInfra, error) {
-	r := &rabbitInfra{url: rawURL}
+// StartRabbitMQ uses the RabbitMQ at rawURL (127.0.0.1:5672 when empty),
+// starting the installed server when nothing answers there.
+func StartRabbitMQ(ctx context.Context, rawURL string, log *slog.Logger) (*RabbitMQ, error) {
+	r := &RabbitMQ{url: rawURL}
 	if r.url == "" {
 		r.url = "amqp://guest:guest@127.0.0.1:5672/"
 	}
@@ -31,7 +33,7 @@ func startRabbit(ctx context.Context, rawURL string, log *slog.Logger) (*rabbitI
 	server, err := exec.LookPath("rabbitmq-server")
 	if err != nil {
 		if _, statErr := os.Stat("/usr/sbin/rabbitmq-server"); statErr != nil {
-			return nil, fmt.Errorf("RabbitMQ at %s does not answer and rabbitmq-server is not installed: run `make deps` or set RABBITMQ_URL", redact(r.url))
+			return nil, fmt.Errorf("RabbitMQ at %s does not answer and rabbitmq-server is not installed: run `make deps` or set RABBITMQ_URL", Redact(r.url))
 		}
 		server = "/usr/sbin/rabbitmq-server"
 	}
@@ -72,7 +74,11 @@ func dialRabbit(rawURL string) error {
 	return conn.Close()
 }
 
-func (r *rabbitInfra) close(log *slog.Logger) {
+// URL is the server's AMQP URL, credentials included.
+func (r *RabbitMQ) URL() string { return r.url }
+
+// Close stops the server if StartRabbitMQ started it.
+func (r *RabbitMQ) Close(log *slog.Logger) {
 	if !r.started {
 		return
 	}
@@ -87,11 +93,11 @@ func (r *rabbitInfra) close(log *slog.Logger) {
 	log.Info("stopped RabbitMQ")
 }
 
-// declareTopology declares the queues, exchanges and bindings of
+// DeclareTopology declares the queues, exchanges and bindings of
 // rabbit-source/, as the Messaging Topology Operator does, with prefix
 // before every name (so that runtimes sharing a server do not mix). It
 // answers how many messages each queue already holds, ready for delivery.
-func declareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, error) {
+func DeclareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, error) {
 	conn, err := amqp.Dial(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
@@ -132,9 +138,9 @@ func declareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, 
 	return ready, nil
 }
 
-// deleteTopology deletes what declareTopology declares, with what the
+// DeleteTopology deletes what DeclareTopology declares, with what the
 // queues hold (-fresh).
-func deleteTopology(rawURL, prefix string, set *manifest.Set) error {
+func DeleteTopology(rawURL, prefix string, set *manifest.Set) error {
 	conn, err := amqp.Dial(rawURL)
 	if err != nil {
 		return fmt.Errorf("connecting to RabbitMQ: %w", err)

@@ -1,4 +1,4 @@
-package local
+package infra
 
 import (
 	"context"
@@ -21,8 +21,8 @@ var quiet = slog.New(slog.DiscardHandler)
 func TestKafkaReloadsRecordsAndOffsets(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "kafka")
-	topics := []kafkaTopic{{name: "reports", partitions: 2, configs: map[string]string{"retention.ms": "604800000"}}}
-	k, err := startKafka(ctx, "", KafkaDisk, dir, topics, quiet)
+	topics := []Topic{{Name: "reports", Partitions: 2, Configs: map[string]string{"retention.ms": "604800000"}}}
+	k, err := StartKafka(ctx, KafkaConfig{Storage: KafkaDisk, Dir: dir}, topics, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,23 +49,23 @@ func TestKafkaReloadsRecordsAndOffsets(t *testing.T) {
 		}
 	}
 	_ = r.Close()
-	if got := k.pending("reports", "readers"); got != 6 {
+	if got := k.Pending("reports", "readers"); got != 6 {
 		t.Fatalf("%d pending before the restart, want 6", got)
 	}
-	k.close()
+	k.Close()
 
-	k, err = startKafka(ctx, "", KafkaDisk, dir, topics, quiet)
+	k, err = StartKafka(ctx, KafkaConfig{Storage: KafkaDisk, Dir: dir}, topics, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.close()
+	defer k.Close()
 	if !k.recovered {
 		t.Fatal("the reloaded folder was not reported as recovered")
 	}
-	if got := k.pending("reports", "readers"); got != 6 {
+	if got := k.Pending("reports", "readers"); got != 6 {
 		t.Errorf("%d pending after the restart, want 6", got)
 	}
-	if got := k.pending("reports", "a-group-that-never-read"); got != 10 {
+	if got := k.Pending("reports", "a-group-that-never-read"); got != 10 {
 		t.Errorf("%d pending for a new group, want all 10", got)
 	}
 	client := &kafka.Client{Addr: kafka.TCP(k.brokers...), Timeout: 10 * time.Second}
@@ -90,7 +90,7 @@ func TestKafkaDataUnreadable(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "meta.json"), []byte(`{"version": 99, "cluster_id": "x"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := startKafka(context.Background(), "", KafkaDisk, dir, nil, quiet)
+	_, err := StartKafka(context.Background(), KafkaConfig{Storage: KafkaDisk, Dir: dir}, nil, quiet)
 	if err == nil {
 		t.Fatal("started on an unreadable data folder")
 	}

@@ -1,7 +1,8 @@
-package local
+package infra
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,13 +15,13 @@ import (
 // bindings on the RabbitMQ server, under a prefix, and deletes them again.
 func TestRabbitTopology(t *testing.T) {
 	url := testenv.RabbitURL(t)
-	set := loadManifests(t)
+	set := testenv.Manifests(t)
 	prefix := "topology-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	ready, err := declareTopology(url, prefix, set)
+	ready, err := DeclareTopology(url, prefix, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = deleteTopology(url, prefix, set) })
+	t.Cleanup(func() { _ = DeleteTopology(url, prefix, set) })
 	if len(ready) != len(set.Queues) || len(ready) == 0 {
 		t.Fatalf("declared %v, want the %d queues of the manifests", ready, len(set.Queues))
 	}
@@ -33,19 +34,19 @@ func TestRabbitTopology(t *testing.T) {
 			t.Fatalf("queue %s is not there: %v", prefix+q.Spec.Name, err)
 		}
 	}
-	if err := deleteTopology(url, prefix, set); err != nil {
+	if err := DeleteTopology(url, prefix, set); err != nil {
 		t.Fatal(err)
 	}
 	ch = testenv.RabbitChannel(t, url)
 	if _, err := ch.QueueDeclarePassive(prefix+set.Queues[0].Spec.Name, true, false, false, false, nil); err == nil {
-		t.Fatal("a queue is still there after deleteTopology")
+		t.Fatal("a queue is still there after DeleteTopology")
 	}
 }
 
 // TestRabbitStartsOnLoopback: scripts/deps.sh starts RabbitMQ with the same
 // loopback settings as clima dev does.
 func TestRabbitStartsOnLoopback(t *testing.T) {
-	script, err := os.ReadFile("../../scripts/deps.sh")
+	script, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "scripts", "deps.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}

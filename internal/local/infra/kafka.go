@@ -1,4 +1,4 @@
-package local
+package infra
 
 import (
 	"context"
@@ -57,36 +57,52 @@ func ParseKafkaStorage(s string) (KafkaStorage, error) {
 	return "", fmt.Errorf("kafka storage %q: want %s, %s or %s", s, KafkaMemory, KafkaDisk, KafkaFsync)
 }
 
-// kafkaInfra is the Kafka the runtime uses: embedded unless KAFKA_BROKERS
+// Kafka is the Kafka the runtime uses: embedded unless KAFKA_BROKERS
 // names one.
-type kafkaInfra struct {
+type Kafka struct {
 	brokers []string
 	cluster *kfake.Cluster
 	// recovered is true when the embedded Kafka reloaded earlier data.
 	recovered bool
 }
 
-// kafkaTopic is a topic the runtime creates, with its topic configs.
-type kafkaTopic struct {
-	name       string
-	partitions int
-	configs    map[string]string
+// KafkaConfig says which Kafka to use and how to run an embedded one.
+type KafkaConfig struct {
+	// External names the brokers of a Kafka to use (KAFKA_BROKERS,
+	// comma-separated); empty, the Kafka is embedded.
+	External string
+	// Storage and Dir: how and where the embedded Kafka keeps its data.
+	Storage KafkaStorage
+	Dir     string
+	// MaxMessageBytes is the largest record the embedded Kafka takes (0:
+	// Kafka's default, 1 MB).
+	MaxMessageBytes int
 }
 
-// startKafka starts the embedded Kafka, keeping its data in dir as storage
-// says, or uses the external one; then it creates the topics.
-func startKafka(ctx context.Context, external string, storage KafkaStorage, dir string, topics []kafkaTopic, log *slog.Logger) (*kafkaInfra, error) {
-	k := &kafkaInfra{}
+// Topic is a topic the runtime creates, with its topic configs.
+type Topic struct {
+	Name       string
+	Partitions int
+	Configs    map[string]string
+}
+
+// StartKafka starts the embedded Kafka, or uses the external one, as cfg
+// says; then it creates the topics.
+func StartKafka(ctx context.Context, cfg KafkaConfig, topics []Topic, log *slog.Logger) (*Kafka, error) {
+	external, storage, dir := cfg.External, cfg.Storage, cfg.Dir
+	k := &Kafka{}
 	if external != "" {
 		k.brokers = strings.Split(external, ",")
 		log.Info("using Kafka", "brokers", external)
 	} else {
-		opts := []kfake.Opt{kfake.NumBrokers(1),
-			kfake.BrokerConfigs(map[string]string{
-				"message.max.bytes":      strconv.Itoa(MaxEventBytes),
-				"log.segment.bytes":      strconv.Itoa(kafkaSegmentBytes),
-				"log.cleaner.backoff.ms": strconv.FormatInt(kafkaRetentionCheck.Milliseconds(), 10),
-			}),
+		configs := map[string]string{
+			"log.segment.bytes":      strconv.Itoa(kafkaSegmentBytes),
+			"log.cleaner.backoff.ms": strconv.FormatInt(kafkaRetentionCheck.Milliseconds(), 10),
+		}
+		if cfg.MaxMessageBytes > 0 {
+			configs["message.max.bytes"] = strconv.Itoa(cfg.MaxMessageBytes)
+		}
+		opts := []kfake.Opt{kfake.NumBrokers(1), kfake.BrokerConfigs(configs),
 			kfake.WithLogger(kfakeLogger{log}),
 			kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 				return net.Listen(network, "127.0.0.1:0")
@@ -110,7 +126,7 @@ func startKafka(ctx context.Context, external string, storage KafkaStorage, dir 
 		log.Info("started embedded Kafka", "addr", k.brokers[0], "storage", string(storage), "data", dir, "recovered", k.recovered)
 	}
 	if err := k.createTopics(ctx, topics); err != nil {
-		k.close()
+		k.Close()
 		return nil, err
 	}
 	return k, nil
@@ -119,12 +135,12 @@ func startKafka(ctx context.Context, external string, storage KafkaStorage, dir 
 // createTopics creates the topics that do not exist yet. The embedded
 // Kafka's topics also get their configs (again, when reloaded) plus the
 // retention bound that keeps its folder small.
-func (k *kafkaInfra) createTopics(ctx context.Context, topics []kafkaTopic) error {
+func (k *Kafka) createTopics(ctx context.Context, topics []Topic) error {
 	client := &kafka.Client{Addr: kafka.TCP(k.brokers...), Timeout: 10 * time.Second}
 	var create []kafka.TopicConfig
 	var alter []kafka.AlterConfigRequestResource
 	for _, t := range topics {
-		configs := maps.Clone(t.configs)
+		configs := maps.Clone(t.Configs)
 		if k.cluster != nil {
 			if configs == nil {
 				configs = map[string]string{}
@@ -133,8 +149,8 @@ func (k *kafkaInfra) createTopics(ctx context.Context, topics []kafkaTopic) erro
 				configs["retention.bytes"] = strconv.Itoa(kafkaRetentionBytes)
 			}
 		}
-		tc := kafka.TopicConfig{Topic: t.name, NumPartitions: t.partitions, ReplicationFactor: 1}
-		ac := kafka.AlterConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: t.name}
+		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: 1}
+		ac := kafka.AlterConfigRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: t.Name}
 		for _, name := range slices.Sorted(maps.Keys(configs)) {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: name, ConfigValue: configs[name]})
 			ac.Configs = append(ac.Configs, kafka.AlterConfigRequestConfig{Name: name, Value: configs[name]})
@@ -166,9 +182,9 @@ func (k *kafkaInfra) createTopics(ctx context.Context, topics []kafkaTopic) erro
 	return nil
 }
 
-// pending is how many records of topic a consumer group has not committed
+// Pending is how many records of topic a consumer group has not committed
 // yet: from its committed offset, or from the log start when it has none.
-func (k *kafkaInfra) pending(topic, group string) int64 {
+func (k *Kafka) Pending(topic, group string) int64 {
 	var commits map[int32]kfake.GroupCommit
 	if g := k.cluster.GroupInfo(group); g != nil {
 		commits = g.Commits[topic]
@@ -186,7 +202,7 @@ func (k *kafkaInfra) pending(topic, group string) int64 {
 
 // dropped is how many records of topic retention removed before group
 // committed them: records lost to the group.
-func (k *kafkaInfra) dropped(topic, group string) int64 {
+func (k *Kafka) dropped(topic, group string) int64 {
 	g := k.cluster.GroupInfo(group)
 	if g == nil {
 		return 0
@@ -200,7 +216,42 @@ func (k *kafkaInfra) dropped(topic, group string) int64 {
 	return n
 }
 
-func (k *kafkaInfra) close() {
+// Brokers are the addresses of the Kafka's brokers.
+func (k *Kafka) Brokers() []string { return k.brokers }
+
+// Embedded says whether the Kafka runs in this process.
+func (k *Kafka) Embedded() bool { return k.cluster != nil }
+
+// Recovered says whether the embedded Kafka reloaded an earlier run's data.
+func (k *Kafka) Recovered() bool { return k.recovered }
+
+// WatchRetention warns, until ctx ends, when the embedded Kafka's retention
+// removes records that a consumer group (groups: by the topic each reads)
+// had not committed: they will never be delivered.
+func (k *Kafka) WatchRetention(ctx context.Context, groups map[string][]string, log *slog.Logger) {
+	warned := map[string]int64{}
+	ticker := time.NewTicker(kafkaRetentionCheck)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for topic, groups := range groups {
+			for _, group := range groups {
+				if n := k.dropped(topic, group); n > warned[topic+"/"+group] {
+					log.Warn("Kafka retention removed records a consumer group had not delivered", "topic", topic,
+						"group", group, "records", n, "bound_bytes_per_partition", kafkaRetentionBytes)
+					warned[topic+"/"+group] = n
+				}
+			}
+		}
+	}
+}
+
+// Close stops the embedded Kafka.
+func (k *Kafka) Close() {
 	if k.cluster != nil {
 		k.cluster.Close() // with a data folder: saves its state and syncs
 	}

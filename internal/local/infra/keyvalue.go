@@ -1,4 +1,4 @@
-package local
+package infra
 
 import (
 	"context"
@@ -22,10 +22,10 @@ import (
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
-// keyValue is a Redis or Valkey server: found at a URL, or started here
+// KeyValue is a Redis or Valkey server: found at a URL, or started here
 // and restarted whenever it exits, as its StatefulSet would restart it. It
 // has the users its StatefulSet defines, each with a password made here.
-type keyValue struct {
+type KeyValue struct {
 	name string // the StatefulSet it stands in for
 	addr string
 	// admin and password are the administrator's: the default user of a
@@ -45,17 +45,17 @@ type keyValue struct {
 	closing bool
 }
 
-// keyValueSpec is what a store's StatefulSet says of its server: its name,
+// KeyValueSpec is what a store's StatefulSet says of its server: its name,
 // and its users with where their passwords come from.
-type keyValueSpec struct {
-	name        string
-	adminSecret string
-	users       []manifest.StoreUser
+type KeyValueSpec struct {
+	Name        string
+	AdminSecret string
+	Users       []manifest.StoreUser
 }
 
 // URLAs is the server's address with user's name and password, for the
 // clients of that user's role; "" when the server has no such user.
-func (kv *keyValue) URLAs(user string) string {
+func (kv *KeyValue) URLAs(user string) string {
 	for _, u := range kv.users {
 		if u.Name == user {
 			return (&url.URL{Scheme: "redis", Host: kv.addr, User: url.UserPassword(u.Name, u.Password)}).String()
@@ -64,13 +64,13 @@ func (kv *keyValue) URLAs(user string) string {
 	return ""
 }
 
-// startKeyValue uses the server at rawURL (its administrator's), or starts
+// StartKeyValue uses the server at rawURL (its administrator's), or starts
 // one for the StatefulSet: valkey-server for "valkey" when installed,
 // redis-server otherwise, with append-only persistence under dir. Either way
 // the server gets the StatefulSet's users, with random passwords.
-func startKeyValue(ctx context.Context, spec keyValueSpec, rawURL, dir string, log *slog.Logger) (*keyValue, error) {
-	kv := &keyValue{name: spec.name, secrets: map[string]string{}}
-	for _, u := range spec.users {
+func StartKeyValue(ctx context.Context, spec KeyValueSpec, rawURL, dir string, log *slog.Logger) (*KeyValue, error) {
+	kv := &KeyValue{name: spec.Name, secrets: map[string]string{}}
+	for _, u := range spec.Users {
 		user := launch.User{Name: u.Name, Password: randomHex(16), Rules: u.Rules}
 		kv.users = append(kv.users, user)
 		kv.secrets[u.PasswordSecret] = user.Password
@@ -78,48 +78,48 @@ func startKeyValue(ctx context.Context, spec keyValueSpec, rawURL, dir string, l
 	if rawURL != "" {
 		u, err := url.Parse(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("%s URL: %w", spec.name, err)
+			return nil, fmt.Errorf("%s URL: %w", spec.Name, err)
 		}
 		kv.addr = u.Host
 		kv.admin = u.User.Username()
 		kv.password, _ = u.User.Password()
-		kv.secrets[spec.adminSecret] = kv.password
+		kv.secrets[spec.AdminSecret] = kv.password
 		if err := pingKeyValue(ctx, kv); err != nil {
 			return nil, err
 		}
 		return kv, kv.defineUsers(ctx)
 	}
-	path, err := launch.KeyValueBinary(spec.name)
+	path, err := launch.KeyValueBinary(spec.Name)
 	if err != nil {
-		return nil, fmt.Errorf("%w, or set %s_URL", err, strings.ToUpper(spec.name))
+		return nil, fmt.Errorf("%w, or set %s_URL", err, strings.ToUpper(spec.Name))
 	}
 	port, err := launch.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, spec.name)
+	data := filepath.Join(dir, spec.Name)
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
 	kv.addr = "127.0.0.1:" + strconv.Itoa(port)
 	kv.password = randomHex(16)
-	kv.secrets[spec.adminSecret] = kv.password
+	kv.secrets[spec.AdminSecret] = kv.password
 	kv.binary, kv.log = path, log
 	kv.args = launch.KeyValueArgs(port, data, kv.password, kv.users)
 	if err := kv.start(); err != nil {
 		return nil, err
 	}
 	if err := pingKeyValue(ctx, kv); err != nil {
-		kv.close()
+		kv.Close()
 		return nil, err
 	}
-	log.Info("started "+filepath.Base(path), "stands_in_for", spec.name, "addr", kv.addr, "data", data, "users", len(kv.users))
+	log.Info("started "+filepath.Base(path), "stands_in_for", spec.Name, "addr", kv.addr, "data", data, "users", len(kv.users))
 	return kv, nil
 }
 
 // defineUsers makes a server found at a URL have exactly the users of its
 // StatefulSet, as the server started here has them from its command line.
-func (kv *keyValue) defineUsers(ctx context.Context) error {
+func (kv *KeyValue) defineUsers(ctx context.Context) error {
 	client := kv.adminClient()
 	defer client.Close()
 	for _, u := range kv.users {
@@ -135,7 +135,7 @@ func (kv *keyValue) defineUsers(ctx context.Context) error {
 }
 
 // start runs the server and restarts it when it exits unasked.
-func (kv *keyValue) start() error {
+func (kv *KeyValue) start() error {
 	cmd := exec.Command(kv.binary, kv.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -163,8 +163,8 @@ func (kv *keyValue) start() error {
 	return nil
 }
 
-// pid is the running server's process id, 0 when it was not started here.
-func (kv *keyValue) pid() int {
+// PID is the running server's process id, 0 when it was not started here.
+func (kv *KeyValue) PID() int {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	if kv.cmd == nil || kv.cmd.Process == nil {
@@ -173,7 +173,7 @@ func (kv *keyValue) pid() int {
 	return kv.cmd.Process.Pid
 }
 
-func pingKeyValue(ctx context.Context, kv *keyValue) error {
+func pingKeyValue(ctx context.Context, kv *KeyValue) error {
 	client := kv.adminClient()
 	defer client.Close()
 	deadline := time.Now().Add(15 * time.Second)
@@ -189,11 +189,19 @@ func pingKeyValue(ctx context.Context, kv *keyValue) error {
 	}
 }
 
-func (kv *keyValue) adminClient() *redis.Client {
+func (kv *KeyValue) adminClient() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: kv.addr, Username: kv.admin, Password: kv.password})
 }
 
-func (kv *keyValue) close() {
+// Addr is the server's host:port.
+func (kv *KeyValue) Addr() string { return kv.addr }
+
+// Secrets are the local values of the Secret keys ("name/key") the
+// StatefulSet reads its users' passwords from.
+func (kv *KeyValue) Secrets() map[string]string { return kv.secrets }
+
+// Close stops a server started here.
+func (kv *KeyValue) Close() {
 	kv.mu.Lock()
 	kv.closing = true
 	cmd, exited := kv.cmd, kv.exited
@@ -216,8 +224,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// redact hides the password of a URL.
-func redact(rawURL string) string {
+// Redact hides the password of a URL.
+func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"

@@ -1,4 +1,4 @@
-package local
+package infra
 
 import (
 	"context"
@@ -18,11 +18,11 @@ import (
 func TestKeyValueServer(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	kv, err := startKeyValue(ctx, testSpec("redis"), "", dir, quiet)
+	kv, err := StartKeyValue(ctx, testSpec("redis"), "", dir, quiet)
 	if err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
-	defer kv.close()
+	defer kv.Close()
 	if !strings.HasPrefix(kv.addr, "127.0.0.1:") || len(kv.password) != 32 {
 		t.Fatalf("server at %q with password %q: want loopback and a 32-character password", kv.addr, kv.password)
 	}
@@ -49,36 +49,36 @@ func TestKeyValueServer(t *testing.T) {
 	}
 
 	// Killed, it comes back on the same address with its data.
-	first := kv.pid()
+	first := kv.PID()
 	kv.mu.Lock()
 	_ = kv.cmd.Process.Kill()
 	kv.mu.Unlock()
 	if err := pingKeyValue(ctx, kv); err != nil {
 		t.Fatalf("after a kill: %v", err)
 	}
-	if kv.pid() == first {
+	if kv.PID() == first {
 		t.Fatal("the killed server was not restarted")
 	}
 	if v, err := client.Get(ctx, "k").Result(); err != nil || v != "v" {
 		t.Fatalf("after the restart k = %q (%v), want v from the append-only file", v, err)
 	}
-	kv.close()
+	kv.Close()
 	if err := client.Ping(ctx).Err(); err == nil {
 		t.Fatal("the server still answers after close")
 	}
 }
 
 // testSpec is a store with a user for every role, as the manifests' are.
-func testSpec(name string) keyValueSpec {
-	spec := keyValueSpec{name: name, adminSecret: "clima-" + name + "/password"}
+func testSpec(name string) KeyValueSpec {
+	spec := KeyValueSpec{Name: name, AdminSecret: "clima-" + name + "/password"}
 	for _, role := range store.Roles {
-		spec.users = append(spec.users, manifest.StoreUser{Name: role.User, PasswordSecret: "clima-" + name + "/" + role.User + "-password", Rules: role.Rules})
+		spec.Users = append(spec.Users, manifest.StoreUser{Name: role.User, PasswordSecret: "clima-" + name + "/" + role.User + "-password", Rules: role.Rules})
 	}
 	return spec
 }
 
 // roleClient is a client of kv as role's user, closed when the test ends.
-func roleClient(t *testing.T, kv *keyValue, role store.Role) *redis.Client {
+func roleClient(t *testing.T, kv *KeyValue, role store.Role) *redis.Client {
 	t.Helper()
 	opts, err := redis.ParseURL(kv.URLAs(role.User))
 	if err != nil {
@@ -93,13 +93,13 @@ func roleClient(t *testing.T, kv *keyValue, role store.Role) *redis.Client {
 // StatefulSet's users, with passwords made here, as a started one does.
 func TestKeyValueServerAtURL(t *testing.T) {
 	ctx := context.Background()
-	started, err := startKeyValue(ctx, testSpec("redis"), "", t.TempDir(), quiet)
+	started, err := StartKeyValue(ctx, testSpec("redis"), "", t.TempDir(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer started.close()
+	defer started.Close()
 	admin := (&url.URL{Scheme: "redis", Host: started.addr, User: url.UserPassword("default", started.password)}).String()
-	found, err := startKeyValue(ctx, testSpec("redis"), admin, "", quiet)
+	found, err := StartKeyValue(ctx, testSpec("redis"), admin, "", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,5 @@
+package local
+
+import "log/slog"
+
+var quiet = slog.New(slog.DiscardHandler)
