@@ -22,7 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/clima-dev/clima/events"
-	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
@@ -103,7 +103,7 @@ func (p *process) waitReady(t *testing.T, grpcHealth bool) time.Duration {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := local.Probe(ctx, p.addr, grpcHealth)
+		err := serving.Probe(ctx, p.addr, grpcHealth)
 		cancel()
 		if err == nil {
 			return time.Since(p.started)

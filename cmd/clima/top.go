@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/internal/local/serving"
 )
 
 // top shows, per Service of a running clima dev, what its autoscaler sees
@@ -73,7 +74,7 @@ func printTop(out io.Writer, st local.Status) {
 		s := st.Services[name]
 		d := s.Autoscaler
 		if d == nil {
-			d = &local.Decision{KPA: -1}
+			d = &serving.Decision{KPA: -1}
 		}
 		mode := "stable"
 		if d.Panicking {
@@ -98,7 +99,7 @@ func printTopCSV(out io.Writer, st local.Status, since time.Duration) {
 		s := st.Services[name]
 		d := s.Autoscaler
 		if d == nil {
-			d = &local.Decision{KPA: -1}
+			d = &serving.Decision{KPA: -1}
 		}
 		fmt.Fprintln(out, strings.Join([]string{
 			fmt.Sprintf("%.1f", since.Seconds()), name, fmt.Sprint(s.InFlight), fmt.Sprintf("%.2f", d.Stable), fmt.Sprintf("%.2f", d.Panic),

@@ -7,7 +7,7 @@
 //     (kafkasource, rabbitmqsource), the consumer groups they read with
 //     (consumer), and every delivery through Knative's kncloudevents
 //     Dispatcher (delivery);
-//   - serving_*: a Knative Service as replicas that are processes of the
+//   - package serving: a Knative Service as replicas that are processes of the
 //     real function binary behind a local endpoint (service, replica), as
 //     many as Knative's own KPA decides, from and to zero (autoscale);
 //   - package infra: the embedded Kafka, RabbitMQ, and the Redis and Valkey
@@ -39,8 +39,10 @@ import (
 
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 
 	"github.com/clima-dev/clima/internal/local/infra"
+	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
@@ -89,7 +91,7 @@ type runtime struct {
 	kafka      *infra.Kafka
 	rabbit     *infra.RabbitMQ
 	stores     map[string]*infra.KeyValue // by StatefulSet name
-	services   map[string]*service
+	services   map[string]*serving.Service
 	brokers    map[string]*broker // by "namespace/name"
 	triggers   []*trigger
 	kSources   []*kafkaSource
@@ -132,7 +134,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer unlock()
-	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*infra.KeyValue{}, services: map[string]*service{}, brokers: map[string]*broker{}}
+	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*infra.KeyValue{}, services: map[string]*serving.Service{}, brokers: map[string]*broker{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel() // the dispatchers stop first
@@ -225,6 +227,7 @@ func (r *runtime) start(ctx context.Context) error {
 	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.HandleFunc("PUT /faults", r.serveFaults)
 	mux.HandleFunc("GET /autoscaling", r.serveAutoscaling)
+	mux.HandleFunc("GET /autoscaling/replay", r.serveReplay)
 	if r.opts.Debug {
 		// Profiles of the runtime itself: kfake, dispatchers, proxies.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -238,13 +241,14 @@ func (r *runtime) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	servingConfig := serving.Config{BinDir: filepath.Join(r.opts.StateDir, "bin"), LogDir: filepath.Join(r.opts.StateDir, "logs"),
+		Debug: r.opts.Debug, Autoscaler: asConfig, Log: r.log}
 	for _, s := range r.set.Services {
-		svc := newService(s.Name, filepath.Join(r.opts.StateDir, "bin", s.Name), nil, isGRPC(s), filepath.Join(r.opts.StateDir, "logs"), r.log)
-		svc.debug = r.opts.Debug
-		if svc.scaler, err = newAutoscaler(s, asConfig, svc.load, svc.readyCount); err != nil {
+		svc, err := serving.NewService(s, servingConfig)
+		if err != nil {
 			return err
 		}
-		if err := svc.listen("127.0.0.1:0"); err != nil {
+		if err := svc.Listen("127.0.0.1:0"); err != nil {
 			return err
 		}
 		r.services[s.Name] = svc
@@ -252,7 +256,7 @@ func (r *runtime) start(ctx context.Context) error {
 	local := here{services: map[string]string{}, stores: map[string]string{}, kafka: r.kafka.Brokers(), rabbit: r.rabbit.URL(), broker: r.brokerURL}
 	storeSecrets := map[string]string{}
 	for name, svc := range r.services {
-		local.services[name] = svc.url
+		local.services[name] = svc.URL()
 	}
 	for name, kv := range r.stores {
 		local.stores[name] = kv.Addr()
@@ -265,7 +269,7 @@ func (r *runtime) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r.services[s.Name].env = env
+		r.services[s.Name].SetEnv(env)
 	}
 	if r.dashboard, err = startDashboard(r.opts.Root, r.opts.DashboardAddr, rewrite, secrets, r.log); err != nil {
 		return err
@@ -279,8 +283,7 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
-		svc.scale(svc.scaler.initialScale())
-		r.dispatchWG.Go(func() { svc.autoscale(ctx) })
+		r.dispatchWG.Go(func() { svc.Run(ctx) })
 	}
 	return r.writeEndpoints()
 }
@@ -298,8 +301,8 @@ func (r *runtime) stop() {
 	var wg sync.WaitGroup
 	stopped := 0
 	for _, s := range r.services {
-		stopped += len(s.status().PIDs)
-		wg.Go(func() { s.stop(ctx) })
+		stopped += len(s.Status().PIDs)
+		wg.Go(func() { s.Stop(ctx) })
 	}
 	wg.Wait()
 	if r.dashboard != nil {
@@ -323,6 +326,19 @@ func (r *runtime) stop() {
 		r.rabbit.Close(r.log)
 	}
 	fmt.Printf("clima dev stopped: %d processes it had started are stopped, nothing is left running\n", stopped)
+}
+
+// autoscalerConfig is Knative's config-autoscaler with the runtime's
+// settings: -scale-to-zero-after is its scale-to-zero grace period.
+func (r *runtime) autoscalerConfig() (*autoscalerconfig.Config, error) {
+	data := map[string]string{}
+	for k, v := range r.opts.Autoscaler {
+		data[k] = v
+	}
+	if r.opts.Idle > 0 {
+		data["scale-to-zero-grace-period"] = r.opts.Idle.String()
+	}
+	return serving.AutoscalerConfig(data)
 }
 
 // lockState makes the state folder one runtime's: two runtimes on one

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/clima-dev/clima/internal/local/infra"
+	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/store"
 )
 
@@ -31,8 +32,8 @@ const EndpointsFile = "endpoints.json"
 
 // Status is what GET /status answers.
 type Status struct {
-	Services    map[string]ServiceStatus    `json:"services"`
-	Dispatchers map[string]DispatcherStatus `json:"dispatchers"`
+	Services    map[string]serving.ServiceStatus `json:"services"`
+	Dispatchers map[string]DispatcherStatus      `json:"dispatchers"`
 	// Servers are the PIDs of the servers the runtime started.
 	Servers map[string]int `json:"servers"`
 	// RuntimePID is clima dev's own: the broker, the dispatchers, Kafka.
@@ -72,12 +73,30 @@ func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
 
 // serveAutoscaling answers every Service's autoscaler decisions so far.
 func (r *runtime) serveAutoscaling(w http.ResponseWriter, _ *http.Request) {
-	decisions := map[string][]Decision{}
+	decisions := map[string][]serving.Decision{}
 	for name, s := range r.services {
-		decisions[name] = s.scaler.history()
+		decisions[name] = s.Decisions()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(decisions)
+}
+
+// Replay is what GET /autoscaling/replay answers of a Service: its KPA's
+// ticks so far, fed again to a fresh KPA of the same spec, and where that
+// one decided otherwise (none, when what ran is Knative's KPA alone).
+type Replay struct {
+	Ticks      int      `json:"ticks"`
+	Mismatches []string `json:"mismatches"`
+}
+
+func (r *runtime) serveReplay(w http.ResponseWriter, _ *http.Request) {
+	replays := map[string]Replay{}
+	for name, s := range r.services {
+		ticks, mismatches := s.Replay()
+		replays[name] = Replay{Ticks: ticks, Mismatches: mismatches}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(replays)
 }
 
 func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
@@ -86,9 +105,9 @@ func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (r *runtime) status() Status {
-	st := Status{Services: map[string]ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}, RuntimePID: os.Getpid()}
+	st := Status{Services: map[string]serving.ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}, RuntimePID: os.Getpid()}
 	for name, s := range r.services {
-		st.Services[name] = s.status()
+		st.Services[name] = s.Status()
 	}
 	for _, t := range r.triggers {
 		st.Dispatchers["trigger/"+t.name] = t.status()
@@ -113,7 +132,7 @@ func (r *runtime) writeEndpoints() error {
 		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
 	}
 	for name, s := range r.services {
-		e.Services[name] = s.url
+		e.Services[name] = s.URL()
 	}
 	// clima stats, load and bench read the stores as Grafana does.
 	if kv, ok := r.stores["redis"]; ok {

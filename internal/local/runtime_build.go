@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
-
 	"github.com/clima-dev/clima/internal/manifest"
 )
 
@@ -34,15 +32,4 @@ func (r *runtime) build(ctx context.Context) error {
 	}
 	r.log.Info("built the functions", "count", len(r.set.Services), "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
-}
-
-func isGRPC(s *servingv1.Service) bool {
-	for _, c := range s.Spec.Template.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == "h2c" {
-				return true
-			}
-		}
-	}
-	return false
 }

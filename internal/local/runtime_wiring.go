@@ -103,7 +103,7 @@ func (r *runtime) resolve(d *duckv1.Destination) (duckv1.Addressable, error) {
 		if !ok {
 			return duckv1.Addressable{}, fmt.Errorf("destination Service %s does not exist", d.Ref.Name)
 		}
-		u, err := apis.ParseURL(svc.url)
+		u, err := apis.ParseURL(svc.URL())
 		if err != nil {
 			return duckv1.Addressable{}, err
 		}

@@ -1,4 +1,4 @@
-package local
+package serving
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type process struct {
 	inFlight  int // guarded by the service's mu
 }
 
-func (s *service) run() (*process, time.Duration, error) {
+func (s *Service) run() (*process, time.Duration, error) {
 	port, err := launch.FreePort()
 	if err != nil {
 		return nil, 0, err
@@ -94,7 +94,7 @@ func (b *bufferPool) Get() []byte { return *b.pool.Get().(*[]byte) }
 func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
 
 // waitReady polls the function's readiness, as Knative's probes do.
-func (s *service) waitReady(p *process) error {
+func (s *Service) waitReady(p *process) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -118,7 +118,7 @@ func (s *service) waitReady(p *process) error {
 // watch forgets a replica that exits on its own (a crash, a kill); the
 // autoscaler's next decision replaces it, and a request that finds no
 // replica starts one.
-func (s *service) watch(p *process) {
+func (s *Service) watch(p *process) {
 	<-p.exited
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,4 +1,4 @@
-package local
+package serving
 
 import (
 	"strings"
@@ -8,6 +8,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/clima-dev/clima/internal/testenv"
 )
 
 // scaled is a Service's autoscaler driven with a scripted load, its
@@ -118,7 +120,7 @@ func TestScaleBounds(t *testing.T) {
 // fresh KPA built from ingest's manifest: a recording the KPA agrees with
 // replays clean, and a tick recorded with another decision is named.
 func TestReplayKPA(t *testing.T) {
-	ingest := loadManifests(t).Service("ingest")
+	ingest := testenv.Manifests(t).Service("ingest")
 	cfg, err := AutoscalerConfig(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -131,11 +133,16 @@ func TestReplayKPA(t *testing.T) {
 		{Time: t0.Add(4 * time.Second), Stable: 150, Panic: 350, Ready: 2, KPA: 5},
 		{Time: t0.Add(6 * time.Second), Stable: 200, Panic: 420, Ready: 5, KPA: 6},
 	}
-	if m := ReplayKPA(ingest, cfg, recorded); len(m) != 0 {
+	a, err := newAutoscaler(ingest, cfg, newLoadProbe(t0), func() int { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	if m := a.replay(recorded); len(m) != 0 {
 		t.Fatalf("a recording the KPA agrees with: %v", m)
 	}
 	recorded[2].KPA = 3
-	m := ReplayKPA(ingest, cfg, recorded)
+	m := a.replay(recorded)
 	if len(m) != 1 || !strings.Contains(m[0], "tick 2 (00:00:04): for stable 150.00, panic 350.00, 2 ready the KPA decides 5; recorded 3") {
 		t.Fatalf("mismatches %q, want tick 2 named", m)
 	}

@@ -1,4 +1,4 @@
-package local
+package serving
 
 import (
 	"context"
@@ -7,18 +7,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
+
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 )
 
-// service is one Knative Service run locally: an endpoint that stays up
+// Service is one Knative Service run locally: an endpoint that stays up
 // (as the activator and the Service's address do in a cluster) in front of
 // its replicas, each a process of the function. How many replicas run is
-// Knative's KPA's decision (serving_autoscale.go), fed with the load the
+// Knative's KPA's decision (autoscale.go), fed with the load the
 // endpoint measures; requests go to the ready replica with the
 // fewest in flight, and wait, as the activator makes them wait, while there
 // is none.
-type service struct {
+type Service struct {
 	name   string
 	binary string
 	env    []string
@@ -46,15 +50,54 @@ type service struct {
 	stopped   bool
 }
 
-func newService(name, binary string, env []string, grpcPort bool, dir string, log *slog.Logger) *service {
-	s := &service{name: name, binary: binary, env: env, grpc: grpcPort, dir: dir, log: log.With("service", name),
+// Config is how the runtime runs every Service.
+type Config struct {
+	// BinDir holds each function's binary, named after its Service.
+	BinDir string
+	// LogDir is where each replica's output goes.
+	LogDir string
+	// Debug makes every replica serve Go's profiles (DEBUG_ADDR).
+	Debug bool
+	// Autoscaler is Knative's config-autoscaler.
+	Autoscaler *autoscalerconfig.Config
+	Log        *slog.Logger
+}
+
+// NewService is the Service of manifest s, with a KPA built as Knative
+// builds it from the revision's annotations; it runs no replica before
+// Listen and Run.
+func NewService(s *servingv1.Service, cfg Config) (*Service, error) {
+	svc := newService(s.Name, filepath.Join(cfg.BinDir, s.Name), nil, isGRPC(s), cfg.LogDir, cfg.Log)
+	svc.debug = cfg.Debug
+	var err error
+	if svc.scaler, err = newAutoscaler(s, cfg.Autoscaler, svc.load, svc.readyCount); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// isGRPC says whether a Service's port is h2c: probed with gRPC health,
+// proxied over HTTP/2.
+func isGRPC(s *servingv1.Service) bool {
+	for _, c := range s.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "h2c" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func newService(name, binary string, env []string, grpcPort bool, dir string, log *slog.Logger) *Service {
+	s := &Service{name: name, binary: binary, env: env, grpc: grpcPort, dir: dir, log: log.With("service", name),
 		draining: map[*process]bool{}, load: newLoadProbe(time.Now())}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
-// listen opens the Service's local endpoint.
-func (s *service) listen(addr string) error {
+// Listen opens the Service's local endpoint.
+func (s *Service) Listen(addr string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening for %s: %w", s.name, err)
@@ -71,7 +114,7 @@ func (s *service) listen(addr string) error {
 
 // serve holds a request until a replica is ready, as the activator does,
 // then proxies it.
-func (s *service) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	p, err := s.acquire(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -84,7 +127,7 @@ func (s *service) serve(w http.ResponseWriter, r *http.Request) {
 // acquire picks the ready replica with the fewest requests in flight,
 // waiting for one while there is none. A request that finds no replica and
 // none starting starts one at once: the activator's poke of the autoscaler.
-func (s *service) acquire(ctx context.Context) (*process, error) {
+func (s *Service) acquire(ctx context.Context) (*process, error) {
 	s.load.begin(time.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +161,7 @@ func (s *service) acquire(ctx context.Context) (*process, error) {
 }
 
 // release ends a request that acquire gave to p.
-func (s *service) release(p *process) {
+func (s *Service) release(p *process) {
 	s.load.end(time.Now())
 	s.mu.Lock()
 	p.inFlight--
@@ -129,14 +172,14 @@ func (s *service) release(p *process) {
 }
 
 // startReplica starts one more replica in the background. s.mu must be held.
-func (s *service) startReplica() {
+func (s *Service) startReplica() {
 	s.starting++
 	go s.start()
 }
 
 // scale brings the replicas to n: it starts what is missing and drains
 // the least loaded of those in excess.
-func (s *service) scale(n int32) {
+func (s *Service) scale(n int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -162,7 +205,7 @@ func (s *service) scale(n int32) {
 
 // drain stops a replica once the requests it has finish; new ones no
 // longer reach it. It waits 30 s at most, then stops it anyway.
-func (s *service) drain(p *process) {
+func (s *Service) drain(p *process) {
 	deadline := time.Now().Add(30 * time.Second)
 	s.mu.Lock()
 	for p.inFlight > 0 && time.Now().Before(deadline) {
@@ -178,7 +221,7 @@ func (s *service) drain(p *process) {
 }
 
 // waitFor waits on s.cond, for d at most. s.mu must be held.
-func (s *service) waitFor(d time.Duration) {
+func (s *Service) waitFor(d time.Duration) {
 	t := time.AfterFunc(d, func() {
 		s.mu.Lock()
 		s.cond.Broadcast()
@@ -188,9 +231,32 @@ func (s *service) waitFor(d time.Duration) {
 	t.Stop()
 }
 
+// URL is the Service's local endpoint, http://127.0.0.1:port.
+func (s *Service) URL() string { return s.url }
+
+// SetEnv sets the replicas' environment; call it before Run.
+func (s *Service) SetEnv(env []string) { s.env = env }
+
+// Run starts the revision at its initial scale, then lets its KPA decide
+// every tick until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	s.scale(s.scaler.initialScale())
+	s.autoscale(ctx)
+}
+
+// Decisions are the KPA's ticks so far.
+func (s *Service) Decisions() []Decision { return s.scaler.history() }
+
+// Replay feeds the ticks so far to a fresh KPA of the same spec, and says
+// where it decides otherwise: none, when what ran is Knative's KPA alone.
+func (s *Service) Replay() (ticks int, mismatches []string) {
+	h := s.scaler.history()
+	return len(h), s.scaler.replay(h)
+}
+
 // autoscale runs the KPA every tick until the runtime stops, and scales
 // the replicas to its decision.
-func (s *service) autoscale(ctx context.Context) {
+func (s *Service) autoscale(ctx context.Context) {
 	tick := time.NewTicker(scaleTick)
 	defer tick.Stop()
 	for {
@@ -204,14 +270,14 @@ func (s *service) autoscale(ctx context.Context) {
 }
 
 // readyCount is how many replicas serve.
-func (s *service) readyCount() int {
+func (s *Service) readyCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.ready)
 }
 
 // start runs a process and waits until it is ready.
-func (s *service) start() {
+func (s *Service) start() {
 	p, took, err := s.run()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,8 +301,8 @@ func (s *service) start() {
 	go s.watch(p)
 }
 
-// stop closes the endpoint and stops every replica.
-func (s *service) stop(ctx context.Context) {
+// Stop closes the endpoint and stops every replica.
+func (s *Service) Stop(ctx context.Context) {
 	s.mu.Lock()
 	s.stopped = true
 	replicas := s.ready
@@ -280,7 +346,8 @@ type ServiceStatus struct {
 	Profiles []string `json:"profiles,omitempty"`
 }
 
-func (s *service) status() ServiceStatus {
+// Status is what the Service runs and decided, now.
+func (s *Service) Status() ServiceStatus {
 	var last *Decision
 	if s.scaler != nil {
 		if h := s.scaler.history(); len(h) > 0 {

@@ -1,9 +1,10 @@
-package local
+package serving
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,8 @@ import (
 // /health/readiness, answers its pid, holds /hold until /release, and
 // drains on SIGTERM.
 const asReplica = "CLIMA_TEST_AS_REPLICA"
+
+var quiet = slog.New(slog.DiscardHandler)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asReplica) == "1" {
@@ -52,18 +55,18 @@ func serveAsReplica() {
 	_ = srv.Shutdown(context.Background())
 }
 
-func testService(t *testing.T) *service {
+func testService(t *testing.T) *Service {
 	t.Helper()
 	s := newService("fn", os.Args[0], append(os.Environ(), asReplica+"=1"), false, t.TempDir(), quiet)
-	if err := s.listen("127.0.0.1:0"); err != nil {
+	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.stop(context.Background()) })
+	t.Cleanup(func() { s.Stop(context.Background()) })
 	return s
 }
 
 // get asks the Service's endpoint for path and returns the answer's body.
-func get(t *testing.T, s *service, path string) string {
+func get(t *testing.T, s *Service, path string) string {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(s.url + path)
 	if err != nil {
@@ -81,7 +84,7 @@ func get(t *testing.T, s *service, path string) string {
 // awaitInFlight waits until the Service counts n requests in flight. The
 // endpoint releases a request once it has written the answer, a moment
 // after the client read it.
-func awaitInFlight(t *testing.T, s *service, n int) {
+func awaitInFlight(t *testing.T, s *Service, n int) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() error {
 		// The endpoint counts a request before it picks a replica: the
@@ -92,7 +95,7 @@ func awaitInFlight(t *testing.T, s *service, n int) {
 			atReplicas += p.inFlight
 		}
 		s.mu.Unlock()
-		if got := s.status().InFlight; got != n || atReplicas != n {
+		if got := s.Status().InFlight; got != n || atReplicas != n {
 			return fmt.Errorf("%d in flight, %d at the replicas", got, atReplicas)
 		}
 		return nil
@@ -105,11 +108,11 @@ func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 // activator holds it; the status counts the cold start.
 func TestServiceStartsAReplicaForARequest(t *testing.T) {
 	s := testService(t)
-	if st := s.status(); st.Ready != 0 || st.Starts != 0 {
+	if st := s.Status(); st.Ready != 0 || st.Starts != 0 {
 		t.Fatalf("before any request: %+v", st)
 	}
 	pid := get(t, s, "/pid")
-	st := s.status()
+	st := s.Status()
 	if st.Ready != 1 || st.Starts != 1 || len(st.PIDs) != 1 || strconv.Itoa(st.PIDs[0]) != pid || st.ColdStartMs <= 0 {
 		t.Fatalf("after one request answered by pid %s: %+v", pid, st)
 	}
@@ -130,7 +133,7 @@ func TestServiceScaleToZeroDrains(t *testing.T) {
 	awaitInFlight(t, s, 1)
 
 	s.scale(0)
-	if st := s.status(); st.Ready != 0 || st.Draining != 1 || st.Desired != 0 {
+	if st := s.Status(); st.Ready != 0 || st.Draining != 1 || st.Desired != 0 {
 		t.Fatalf("right after scale(0): %+v", st)
 	}
 	pid, _ := strconv.Atoi(first)
@@ -148,7 +151,7 @@ func TestServiceScaleToZeroDrains(t *testing.T) {
 		t.Errorf("the held request was answered by %q, want the draining replica %s", got, first)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if st := s.status(); st.Draining != 0 || alive(pid) {
+		if st := s.Status(); st.Draining != 0 || alive(pid) {
 			return fmt.Errorf("draining %d, pid %d alive %v", st.Draining, pid, alive(pid))
 		}
 		return nil
@@ -157,13 +160,13 @@ func TestServiceScaleToZeroDrains(t *testing.T) {
 	if second := get(t, s, "/pid"); second == first || second == "" {
 		t.Errorf("after scale to zero, a request was answered by %q (the first replica was %s)", second, first)
 	}
-	if st := s.status(); st.Starts != 2 || st.Ready != 1 {
+	if st := s.Status(); st.Starts != 2 || st.Ready != 1 {
 		t.Errorf("after the second cold start: %+v", st)
 	}
 }
 
 // drainingAddr is the address of the one replica draining.
-func (s *service) drainingAddr(t *testing.T) string {
+func (s *Service) drainingAddr(t *testing.T) string {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,7 +186,7 @@ func TestServiceReplacesAReplicaThatDied(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if st := s.status(); st.Exits != 1 || st.Ready != 0 {
+		if st := s.Status(); st.Exits != 1 || st.Ready != 0 {
 			return fmt.Errorf("exits %d, ready %d", st.Exits, st.Ready)
 		}
 		return nil
@@ -198,10 +201,10 @@ func TestServiceReplacesAReplicaThatDied(t *testing.T) {
 // holding the request forever.
 func TestServiceThatCannotStartAnswers503(t *testing.T) {
 	s := newService("fn", "/nonexistent/fn", nil, false, t.TempDir(), quiet)
-	if err := s.listen("127.0.0.1:0"); err != nil {
+	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.stop(context.Background()) })
+	t.Cleanup(func() { s.Stop(context.Background()) })
 	resp, err := http.Get(s.url + "/pid")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package local
+package serving
 
 import (
 	"fmt"
@@ -294,27 +294,13 @@ func (p *loadProbe) scrape(now time.Time) metrics.Stat {
 	return st
 }
 
-// autoscalerConfig is Knative's config-autoscaler with the runtime's
-// settings: -scale-to-zero-after is its scale-to-zero grace period.
-func (r *runtime) autoscalerConfig() (*autoscalerconfig.Config, error) {
-	data := map[string]string{}
-	for k, v := range r.opts.Autoscaler {
-		data[k] = v
-	}
-	if r.opts.Idle > 0 {
-		data["scale-to-zero-grace-period"] = r.opts.Idle.String()
-	}
-	return AutoscalerConfig(data)
-}
-
-// ReplayKPA feeds a fresh KPA of Service s — built from the PodAutoscaler
-// clima dev builds, over cfg — the inputs of each recorded tick, and returns
-// a line for every tick where it decides other than the recorded KPA did.
-func ReplayKPA(s *servingv1.Service, cfg *autoscalerconfig.Config, recorded []Decision) []string {
-	pa := podAutoscaler(s)
-	spec := kparesources.MakeDecider(pa, cfg).Spec
+// replay feeds a fresh KPA with the autoscaler's spec the inputs of each
+// recorded tick, and returns a line for every tick where it decides other
+// than the recorded KPA did.
+func (a *autoscaler) replay(recorded []Decision) []string {
+	spec := a.spec
 	inputs := &replayInputs{}
-	kpa := scaling.New(attribute.NewSet(), noop.NewMeterProvider(), pa.Namespace, pa.Name, inputs, inputs, &spec)
+	kpa := scaling.New(attribute.NewSet(), noop.NewMeterProvider(), a.key.Namespace, a.key.Name, inputs, inputs, &spec)
 	var mismatches []string
 	for i, dec := range recorded {
 		inputs.dec = dec
