@@ -31,6 +31,13 @@ const (
 	// MaxReports reports with maximal ASCII descriptions. A typical
 	// 10,000-report array is about 1 MB.
 	MaxBodyBytes = 4 << 20
+	// MaxEventBytes is the largest CloudEvent the Broker takes, and so the
+	// largest record of its topic and the largest event a dead letter
+	// carries: a 10,000-report event and its validated reply (about 1.6 MB)
+	// fit. In a cluster, kafka-source/kafka.yaml (message.max.bytes) and
+	// scripts/kafka-broker-limits.sh (the Kafka broker's max.request.size)
+	// raise Kafka's limits to the same; a test holds them equal.
+	MaxEventBytes = 16 << 20
 )
 
 // Weather is one of the three canonical weathers.

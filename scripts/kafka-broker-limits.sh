@@ -14,7 +14,7 @@ KUBECTL=${KUBECTL:-kubectl}
 namespace=knative-eventing
 configmap=config-kafka-broker-data-plane
 key=config-kafka-broker-producer.properties
-size=16777216 # 16 MiB: the local Broker's maxEventBytes and Strimzi's message.max.bytes
+size=16777216 # 16 MiB: events.MaxEventBytes, the local Broker's bound, and Strimzi's message.max.bytes
 
 # patch turns producer properties (stdin) into a JSON merge patch of the
 # ConfigMap that sets max.request.size and keeps every other line.

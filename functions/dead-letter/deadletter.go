@@ -13,10 +13,6 @@ import (
 	"github.com/clima-dev/clima/internal/store"
 )
 
-// maxDeadLetterBytes is larger than any function's body limit: an event
-// refused for its size must still be recorded here.
-const maxDeadLetterBytes = 16 << 20
-
 type deadLetters struct {
 	store *store.Store
 	log   *slog.Logger

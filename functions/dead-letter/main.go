@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
@@ -21,7 +22,9 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Fun
 	if err != nil {
 		return nil, err
 	}
-	fn := fnruntime.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, maxDeadLetterBytes, log)
+	// A dead letter is an event the Broker took, however large: one refused
+	// for its size elsewhere must still be recorded here.
+	fn := fnruntime.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, events.MaxEventBytes, log)
 	fn.Ready = s.Ping
 	fn.Close = func(context.Context) error { return s.Close() }
 	return fn, nil

@@ -1,22 +1,19 @@
 // Package local runs clima on one machine from the same manifests a cluster
-// runs (knative/, kafka-source/, rabbit-source/). Its files are named by
-// what they emulate:
+// runs (knative/, kafka-source/, rabbit-source/), each part of the platform
+// in a package named after what it emulates:
 //
-//   - eventing_*: the Broker's ingress and topic (broker), Triggers and their
-//     eventfilter filters (trigger), the KafkaSource and RabbitmqSource
-//     (kafkasource, rabbitmqsource), the consumer groups they read with
-//     (consumer), and every delivery through Knative's kncloudevents
-//     Dispatcher (delivery);
-//   - package serving: a Knative Service as replicas that are processes of the
-//     real function binary behind a local endpoint (service, replica), as
-//     many as Knative's own KPA decides, from and to zero (autoscale);
-//   - package infra: the embedded Kafka, RabbitMQ, and the Redis and Valkey
-//     servers;
-//   - runtime*: the wiring of those from the manifests (wiring), the
-//     functions' builds and environments (build, env), and GET /status,
-//     PUT /faults and endpoints.json (admin).
+//   - eventing: the Brokers' ingress and topics, the Triggers and their
+//     filters, the KafkaSource and RabbitmqSource, every delivery through
+//     Knative's kncloudevents Dispatcher;
+//   - serving: each Knative Service as replicas that are processes of the
+//     function's binary behind a local endpoint, as many as Knative's own
+//     KPA decides, from and to zero;
+//   - infra: the embedded Kafka, RabbitMQ, and the Redis and Valkey servers.
 //
-// `clima dev` runs it.
+// This package wires them from the manifests (runtime, wiring), builds the
+// functions and their environments (build, env), and answers GET /status,
+// GET /autoscaling, PUT /faults and endpoints.json (admin); `clima dev`
+// runs it.
 package local
 
 import (
@@ -37,10 +34,10 @@ import (
 	"syscall"
 	"time"
 
-	"knative.dev/pkg/apis"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/local/eventing"
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/manifest"
@@ -92,13 +89,8 @@ type runtime struct {
 	rabbit     *infra.RabbitMQ
 	stores     map[string]*infra.KeyValue // by StatefulSet name
 	services   map[string]*serving.Service
-	brokers    map[string]*broker // by "namespace/name"
-	triggers   []*trigger
-	kSources   []*kafkaSource
-	rSources   []*rabbitSource
-	loops      []*kafkaLoop
+	plane      *eventing.Plane
 	ingress    *http.Server
-	sender     *sender
 	brokerURL  string
 	dashboard  *dashboardServer
 	dispatchWG sync.WaitGroup
@@ -134,7 +126,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer unlock()
-	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*infra.KeyValue{}, services: map[string]*serving.Service{}, brokers: map[string]*broker{}}
+	r := &runtime{opts: opts, set: set, log: log, stores: map[string]*infra.KeyValue{}, services: map[string]*serving.Service{}}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel() // the dispatchers stop first
@@ -171,8 +163,8 @@ func (r *runtime) start(ctx context.Context) error {
 
 	var err error
 	kafkaDir := filepath.Join(dataDir, "kafka")
-	kafkaConfig := infra.KafkaConfig{External: r.opts.KafkaBrokers, Storage: r.opts.KafkaStorage, Dir: kafkaDir, MaxMessageBytes: MaxEventBytes}
-	if r.kafka, err = infra.StartKafka(ctx, kafkaConfig, r.topics(), r.log); err != nil {
+	kafkaConfig := infra.KafkaConfig{External: r.opts.KafkaBrokers, Storage: r.opts.KafkaStorage, Dir: kafkaDir, MaxMessageBytes: events.MaxEventBytes}
+	if r.kafka, err = infra.StartKafka(ctx, kafkaConfig, eventing.Topics(r.set), r.log); err != nil {
 		return err
 	}
 	if r.kafka.Recovered() {
@@ -215,14 +207,6 @@ func (r *runtime) start(ctx context.Context) error {
 		return fmt.Errorf("listening for the broker ingress on %s: %w", r.opts.BrokerAddr, err)
 	}
 	r.brokerURL = "http://" + lis.Addr().String()
-	for _, b := range r.set.Brokers {
-		address, err := apis.ParseURL(r.brokerURL + "/" + b.Namespace + "/" + b.Name)
-		if err != nil {
-			return err
-		}
-		r.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, address: duckv1.Addressable{URL: address}, topic: brokerTopic(b.Namespace, b.Name),
-			writer: newBrokerWriter(r.kafka.Brokers(), brokerTopic(b.Namespace, b.Name)), log: r.log}
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", r.serveStatus)
 	mux.HandleFunc("PUT /faults", r.serveFaults)
@@ -233,7 +217,7 @@ func (r *runtime) start(ctx context.Context) error {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	}
-	mux.HandleFunc("/", r.routeBroker)
+	mux.Handle("/", http.HandlerFunc(r.serveBrokers))
 	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.ingress.Serve(lis) }()
 
@@ -275,11 +259,17 @@ func (r *runtime) start(ctx context.Context) error {
 		return err
 	}
 
-	if err := r.startDispatchers(ctx); err != nil {
+	flags, err := manifest.ReleaseFeatures(r.opts.Root)
+	if err != nil {
 		return err
 	}
+	if r.plane, err = eventing.New(eventing.Config{Set: r.set, IngressURL: r.brokerURL, Kafka: r.kafka.Brokers(), RabbitURL: r.rabbit.URL(),
+		RabbitPrefix: r.opts.RabbitPrefix, Features: flags, Resolve: r.resolve, Log: r.log}); err != nil {
+		return err
+	}
+	r.dispatchWG.Go(func() { r.plane.Run(ctx) })
 	if r.kafka.Embedded() {
-		r.dispatchWG.Go(func() { r.kafka.WatchRetention(ctx, r.consumerGroups(), r.log) })
+		r.dispatchWG.Go(func() { r.kafka.WatchRetention(ctx, eventing.ConsumerGroups(r.set), r.log) })
 	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
@@ -308,8 +298,8 @@ func (r *runtime) stop() {
 	if r.dashboard != nil {
 		r.dashboard.close(ctx)
 	}
-	for _, b := range r.brokers {
-		_ = b.writer.Close()
+	if r.plane != nil {
+		r.plane.Close()
 	}
 	for _, kv := range r.stores {
 		if kv.PID() != 0 {

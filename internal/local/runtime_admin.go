@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/local/eventing"
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/store"
@@ -32,8 +34,8 @@ const EndpointsFile = "endpoints.json"
 
 // Status is what GET /status answers.
 type Status struct {
-	Services    map[string]serving.ServiceStatus `json:"services"`
-	Dispatchers map[string]DispatcherStatus      `json:"dispatchers"`
+	Services    map[string]serving.ServiceStatus     `json:"services"`
+	Dispatchers map[string]eventing.DispatcherStatus `json:"dispatchers"`
 	// Servers are the PIDs of the servers the runtime started.
 	Servers map[string]int `json:"servers"`
 	// RuntimePID is clima dev's own: the broker, the dispatchers, Kafka.
@@ -62,10 +64,10 @@ type Faults struct {
 func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
 	var f Faults
 	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<10)).Decode(&f); err != nil {
-		writeError(w, http.StatusBadRequest, "want {\"duplicate_deliveries\": true|false}")
+		apierr.Write(w, apierr.New(http.StatusBadRequest, `want {"duplicate_deliveries": true|false}`))
 		return
 	}
-	r.sender.duplicate.Store(f.DuplicateDeliveries)
+	r.plane.DuplicateDeliveries(f.DuplicateDeliveries)
 	r.log.Warn("faults set", "duplicate_deliveries", f.DuplicateDeliveries)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(f)
@@ -105,18 +107,9 @@ func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (r *runtime) status() Status {
-	st := Status{Services: map[string]serving.ServiceStatus{}, Dispatchers: map[string]DispatcherStatus{}, Servers: map[string]int{}, RuntimePID: os.Getpid()}
+	st := Status{Services: map[string]serving.ServiceStatus{}, Dispatchers: r.plane.Status(), Servers: map[string]int{}, RuntimePID: os.Getpid()}
 	for name, s := range r.services {
 		st.Services[name] = s.Status()
-	}
-	for _, t := range r.triggers {
-		st.Dispatchers["trigger/"+t.name] = t.status()
-	}
-	for _, s := range r.kSources {
-		st.Dispatchers["kafkasource/"+s.name] = s.status()
-	}
-	for _, s := range r.rSources {
-		st.Dispatchers["rabbitmqsource/"+s.name] = s.status()
 	}
 	for name, kv := range r.stores {
 		if pid := kv.PID(); pid != 0 {
@@ -128,8 +121,8 @@ func (r *runtime) status() Status {
 
 func (r *runtime) writeEndpoints() error {
 	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
-	for _, b := range r.brokers {
-		e.Broker = r.brokerURL + "/" + b.namespace + "/" + b.name
+	for _, address := range r.plane.BrokerAddresses() {
+		e.Broker = address
 	}
 	for name, s := range r.services {
 		e.Services[name] = s.URL()

@@ -12,7 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/clima-dev/clima/internal/local"
+	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/manifest/owner"
 )
 
@@ -28,8 +28,8 @@ func TestKafkaTakesTheEventsClimaTakes(t *testing.T) {
 		t.Fatalf("%s --size: %v", script, err)
 	}
 	size, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil || size != local.MaxEventBytes {
-		t.Fatalf("the script's bound is %q, want the local Broker's %d", out, local.MaxEventBytes)
+	if err != nil || size != events.MaxEventBytes {
+		t.Fatalf("the script's bound is %q, want events.MaxEventBytes, %d", out, events.MaxEventBytes)
 	}
 
 	t.Run("Strimzi's Kafka takes records of that size", func(t *testing.T) {

@@ -1,8 +1,7 @@
-package local
+package eventing
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/segmentio/kafka-go"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/apierr"
 )
 
 // broker is a Knative Broker with the Kafka broker's semantics: an event is
@@ -34,24 +36,18 @@ func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    256, // kafka-go allocates this many records per batch
-		BatchBytes:   MaxEventBytes,
+		BatchBytes:   events.MaxEventBytes,
 		BatchTimeout: time.Millisecond,
 		MaxAttempts:  5,
 	}
 }
 
-// MaxEventBytes bounds an event at the ingress, and so a record of the
-// Broker's topic: a 10,000-report batch and its validated reply fit. In a
-// cluster, scripts/kafka-broker-limits.sh and kafka-source/kafka.yaml raise
-// the Kafka broker's limits to the same (a test holds them equal).
-const MaxEventBytes = 16 << 20
-
 func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "the broker ingress takes POST")
+		apierr.Write(w, apierr.New(http.StatusMethodNotAllowed, "the broker ingress takes POST"))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxEventBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, events.MaxEventBytes)
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer func() { _ = msg.Finish(nil) }()
 	e, err := binding.ToEvent(r.Context(), msg)
@@ -59,11 +55,11 @@ func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = e.Validate()
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
+		apierr.Write(w, apierr.New(http.StatusBadRequest, "invalid CloudEvent: %s", err))
 		return
 	}
 	if err := b.append(r.Context(), e); err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		apierr.Write(w, apierr.New(http.StatusServiceUnavailable, "%s", err))
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -106,10 +102,4 @@ func eventRecord(e *event.Event) kafka.Message {
 		}
 	}
 	return kafka.Message{Key: []byte(e.ID()), Value: e.Data(), Headers: headers}
-}
-
-func writeError(w http.ResponseWriter, status int, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": message})
 }

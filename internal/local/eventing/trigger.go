@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -36,16 +36,11 @@ func (t *trigger) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
-	for copy := range t.sender.copies() {
-		result := t.sender.deliver(ctx, t.subscriber, ev, t.policy, t.broker)
-		if ctx.Err() != nil {
-			return false
-		}
-		if copy == 0 {
-			t.count(result)
-		}
+	result, done := t.sender.deliverAll(ctx, t.subscriber, ev, t.policy, t.broker)
+	if done {
+		t.count(result)
 	}
-	return true
+	return done
 }
 
 // triggerFilter is the filter a Trigger runs, chosen as Knative's broker

@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/local/infra"
 )
 
@@ -19,7 +20,7 @@ func TestConsumerGroupCommitsTheHandledPrefix(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const topic, group = "records", "handlers"
-	k, err := infra.StartKafka(ctx, infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
+	k, err := infra.StartKafka(ctx, infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: events.MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/local/infra"
 )
 
@@ -19,8 +20,8 @@ import (
 // its topic of one partition; its ingress address answers nothing.
 func testBroker(t *testing.T) (*infra.Kafka, *broker) {
 	t.Helper()
-	topic := brokerTopic("clima", "default")
-	k, err := infra.StartKafka(context.Background(), infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
+	topic := BrokerTopic("clima", "default")
+	k, err := infra.StartKafka(context.Background(), infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: events.MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

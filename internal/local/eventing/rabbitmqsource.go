@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -106,15 +106,9 @@ func (s *rabbitSource) handle(ctx context.Context, d amqp.Delivery) bool {
 	e.DataEncoded = d.Body
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	var result outcome
-	for copy := range s.sender.copies() {
-		r := s.sender.deliver(ctx, s.sink, &e, s.policy, nil)
-		if ctx.Err() != nil {
-			return false
-		}
-		if copy == 0 {
-			result = r
-		}
+	result, done := s.sender.deliverAll(ctx, s.sink, &e, s.policy, nil)
+	if !done {
+		return false
 	}
 	s.count(result)
 	if result == delivered {

@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/clima-dev/clima/events"
 )
 
 // DispatcherStatus counts what a dispatcher did.
@@ -73,8 +75,9 @@ func newKafkaLoop(brokers []string, group string, topics []string, workers int, 
 			// more (MinBytes 64 kB, 5 ms) took 10% more records per second
 			// but added ~250 ms to every hop at low load, and polled
 			// 1,200 times a second when idle.
-			MinBytes:       1,
-			MaxBytes:       16 << 20,
+			MinBytes: 1,
+			MaxBytes: events.MaxEventBytes, // a fetch holds the largest record
+
 			MaxWait:        100 * time.Millisecond,
 			StartOffset:    kafka.FirstOffset,
 			CommitInterval: 50 * time.Millisecond,

@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"context"
@@ -112,14 +112,9 @@ func (s *kafkaSource) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	for copy := range s.sender.copies() {
-		result := s.sender.deliver(ctx, s.sink, e, s.policy, nil)
-		if ctx.Err() != nil {
-			return false
-		}
-		if copy == 0 {
-			s.count(result)
-		}
+	result, done := s.sender.deliverAll(ctx, s.sink, e, s.policy, nil)
+	if done {
+		s.count(result)
 	}
-	return true
+	return done
 }

@@ -1,4 +1,4 @@
-package local
+package eventing
 
 import (
 	"bytes"
@@ -99,6 +99,23 @@ func (s *sender) copies() int {
 		return 2
 	}
 	return 1
+}
+
+// deliverAll delivers e as many times as there are copies (two under the
+// duplicate fault) and answers the first delivery's outcome; false when the
+// runtime is stopping and the delivery did not finish.
+func (s *sender) deliverAll(ctx context.Context, target duckv1.Addressable, e *event.Event, p policy, reply *broker) (outcome, bool) {
+	var first outcome
+	for i := range s.copies() {
+		o := s.deliver(ctx, target, e, p, reply)
+		if ctx.Err() != nil {
+			return o, false
+		}
+		if i == 0 {
+			first = o
+		}
+	}
+	return first, true
 }
 
 // deliver sends e to target under p and, when reply is set, appends the
