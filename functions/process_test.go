@@ -258,7 +258,9 @@ func TestFunctionProcesses(t *testing.T) {
 		env   func() map[string]string
 		event testenv.Event
 	}{
-		{"ingest", func() map[string]string { return map[string]string{"K_SINK": "http://127.0.0.1:1"} },
+		{"ingest", func() map[string]string {
+			return map[string]string{"K_SINK": "http://127.0.0.1:1", "SINK_TIMEOUT": "30s"}
+		},
 			reportEvent(t, events.TypeReported, map[string]string{"description": "x", "country": "GT", "weather": "sol"})},
 		{"kafka-consumer", in.storeEnv(store.RoleConsumer), reportEvent(t, "dev.knative.kafka.event", report[0])},
 		{"rabbit-consumer", in.storeEnv(store.RoleConsumer), reportEvent(t, "dev.knative.rabbitmq.event", report[0])},

@@ -138,7 +138,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 const (
 	// defaultStopTimeout lets the slowest request finish when Locust stops:
 	// a 10,000-report array takes about a second, and ingest gives up on
-	// the Broker after SINK_TIMEOUT (30 s).
+	// the Broker after its SINK_TIMEOUT (TestStopTimeoutOutlastsIngest).
 	defaultStopTimeout = 60 * time.Second
 	// settle is how long a store must hold still, once it holds every
 	// accepted report, for the verdict to count what it holds of the

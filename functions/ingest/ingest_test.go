@@ -56,7 +56,7 @@ func startIngest(t *testing.T) (string, *sink) {
 	s := &sink{}
 	broker := httptest.NewServer(s)
 	t.Cleanup(broker.Close)
-	env := config.FromMap(map[string]string{"K_SINK": broker.URL})
+	env := config.FromMap(map[string]string{"K_SINK": broker.URL, "SINK_TIMEOUT": "30s"})
 	fn, err := build(context.Background(), env, fnruntime.NewLogger("ingest-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building ingest: %v %v", err, env.Err())

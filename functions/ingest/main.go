@@ -25,7 +25,7 @@ func main() { fnruntime.Main(build) }
 // build wires the function from its environment.
 func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
 	sink := env.Required("K_SINK")
-	timeout := env.Duration("SINK_TIMEOUT", 30*time.Second)
+	timeout := env.RequiredDuration("SINK_TIMEOUT")
 	client, err := cloudevents.NewClientHTTP(
 		cehttp.WithTarget(sink),
 		cehttp.WithClient(http.Client{Timeout: timeout}),

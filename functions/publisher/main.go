@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/fnruntime"
@@ -15,14 +14,12 @@ import (
 
 func main() { fnruntime.Main(build) }
 
-// writersTimeout (WRITERS_TIMEOUT) bounds a publish to both writers: room
-// for a writer's own broker timeout (wire.WriterPublishTimeout) and its cold
-// start from zero.
-const writersTimeout = 15 * time.Second
-
 // build wires the function from its environment.
 func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Function, error) {
-	p := &publisher{timeout: env.Duration("WRITERS_TIMEOUT", writersTimeout)}
+	// WRITERS_TIMEOUT bounds a publish to both writers: longer than a
+	// writer waits for its broker (PUBLISH_TIMEOUT), with room for its cold
+	// start; TestTimeoutChain holds the manifests' values in that order.
+	p := &publisher{timeout: env.RequiredDuration("WRITERS_TIMEOUT")}
 	for _, key := range []string{"KAFKA_WRITER_ADDR", "RABBIT_WRITER_ADDR"} {
 		addr := env.Required(key)
 		if addr == "" {

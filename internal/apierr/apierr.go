@@ -3,6 +3,7 @@
 package apierr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,9 +77,16 @@ func Write(w http.ResponseWriter, err error) int {
 	return status
 }
 
-// WriteJSON answers status with v as JSON.
+// WriteJSON answers status with v as JSON; a v that does not encode (a NaN
+// among its numbers) is answered 500 with the error, not a cut-off body.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var body bytes.Buffer
+	if err := json.NewEncoder(&body).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		body.Reset()
+		_ = json.NewEncoder(&body).Encode(map[string]string{"error": err.Error()})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body.Bytes())
 }

@@ -84,6 +84,22 @@ func (e *Env) Duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// RequiredDuration returns key as a positive Go duration and records an
+// error when it is unset: a setting whose one home is the manifest that
+// sets it (a time-out the manifests' tests hold in order with others).
+func (e *Env) RequiredDuration(key string) time.Duration {
+	raw := e.Required(key)
+	if raw == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a positive duration such as 500ms or 30s", key, raw))
+		return 0
+	}
+	return d
+}
+
 // Err joins every error met so far.
 func (e *Env) Err() error { return errors.Join(e.errs...) }
 

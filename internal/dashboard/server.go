@@ -1,9 +1,7 @@
 package dashboard
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/apierr"
 )
 
 //go:embed web
@@ -138,15 +138,9 @@ func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "no panel " + r.PathValue("id")})
 }
 
+// writeJSON answers as every clima endpoint does; the page polls, so no
+// answer may be cached.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var body bytes.Buffer
-	if err := json.NewEncoder(&body).Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		body.Reset()
-		_ = json.NewEncoder(&body).Encode(map[string]string{"error": err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(body.Bytes())
+	apierr.WriteJSON(w, status, v)
 }

@@ -1,11 +1,10 @@
 package fnruntime
 
 import (
+	"github.com/clima-dev/clima/internal/httpserver"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
-	"time"
 )
 
 // serveDebug serves Go's profiles at addr, on a listener of its own so that
@@ -18,9 +17,8 @@ func serveDebug(addr string, log *slog.Logger) (stop func()) {
 		return func() {}
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpserver.Profiles(mux)
+	srv := httpserver.New(mux)
 	go func() { _ = srv.Serve(lis) }()
 	log.Info("serving profiles", "addr", lis.Addr().String())
 	return func() { _ = srv.Close() }

@@ -14,12 +14,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/httpserver"
 )
 
 func serveGRPC(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(events.MaxMessageBytes),
-		grpc.ConnectionTimeout(readHeaderTimeout),
+		grpc.ConnectionTimeout(httpserver.ReadHeaderTimeout), // the same bound on a connection's setup
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)

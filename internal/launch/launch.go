@@ -1,6 +1,6 @@
 // Package launch is what clima dev and the tests share to start servers of
-// their own on this machine: a free port, and which Redis or Valkey binary
-// with which command line.
+// their own on this machine: a free port, which Redis or Valkey binary with
+// which command line, and a process's start and stop.
 package launch
 
 import (
@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // KeyValueBinary is the server that stands in for store ("redis" or "valkey"):
@@ -61,4 +63,29 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts cmd in a process group of its own that dies with this
+// process, however this one ends; exited is closed once it has exited (its
+// ProcessState is then set).
+func Start(cmd *exec.Cmd) (exited <-chan struct{}, err error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return done, nil
+}
+
+// Stop asks a process Start started to exit (SIGTERM), and kills it once
+// grace has passed, as the kubelet does with a pod's containers.
+func Stop(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/dashboard"
+	"github.com/clima-dev/clima/internal/httpserver"
 )
 
 // dashboardServer serves grafana/dashboard.json over the local stores,
@@ -65,7 +66,8 @@ func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[st
 		}
 	}
 	d.url = "http://" + lis.Addr().String() + "/"
-	d.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	d.server = httpserver.New(srv.Handler())
+	d.server.WriteTimeout, d.server.IdleTimeout = 30*time.Second, 2*time.Minute
 	go func() { _ = d.server.Serve(lis) }()
 	return d, nil
 }

@@ -24,7 +24,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,9 +33,11 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/httpserver"
 	"github.com/clima-dev/clima/internal/local/eventing"
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
@@ -194,7 +195,11 @@ func (r *runtime) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		spec := infra.KeyValueSpec{Name: ss.Name, AdminSecret: adminSecret, Users: users}
+		grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+		if g := ss.Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+			grace = *g
+		}
+		spec := infra.KeyValueSpec{Name: ss.Name, AdminSecret: adminSecret, Users: users, Grace: time.Duration(grace) * time.Second}
 		kv, err := infra.StartKeyValue(ctx, spec, url, filepath.Join(r.opts.StateDir, "data"), r.log)
 		if err != nil {
 			return err
@@ -214,11 +219,10 @@ func (r *runtime) start(ctx context.Context) error {
 	mux.HandleFunc("GET /autoscaling/replay", r.serveReplay)
 	if r.opts.Debug {
 		// Profiles of the runtime itself: kfake, dispatchers, proxies.
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		httpserver.Profiles(mux)
 	}
 	mux.Handle("/", http.HandlerFunc(r.serveBrokers))
-	r.ingress = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	r.ingress = httpserver.New(mux)
 	go func() { _ = r.ingress.Serve(lis) }()
 
 	asConfig, err := r.autoscalerConfig()

@@ -69,8 +69,7 @@ func (r *runtime) serveFaults(w http.ResponseWriter, req *http.Request) {
 	}
 	r.plane.DuplicateDeliveries(f.DuplicateDeliveries)
 	r.log.Warn("faults set", "duplicate_deliveries", f.DuplicateDeliveries)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(f)
+	apierr.WriteJSON(w, http.StatusOK, f)
 }
 
 // serveAutoscaling answers every Service's autoscaler decisions so far.
@@ -79,8 +78,7 @@ func (r *runtime) serveAutoscaling(w http.ResponseWriter, _ *http.Request) {
 	for name, s := range r.services {
 		decisions[name] = s.Decisions()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(decisions)
+	apierr.WriteJSON(w, http.StatusOK, decisions)
 }
 
 // Replay is what GET /autoscaling/replay answers of a Service: its KPA's
@@ -97,13 +95,11 @@ func (r *runtime) serveReplay(w http.ResponseWriter, _ *http.Request) {
 		ticks, mismatches := s.Replay()
 		replays[name] = Replay{Ticks: ticks, Mismatches: mismatches}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(replays)
+	apierr.WriteJSON(w, http.StatusOK, replays)
 }
 
 func (r *runtime) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(r.status())
+	apierr.WriteJSON(w, http.StatusOK, r.status())
 }
 
 func (r *runtime) status() Status {

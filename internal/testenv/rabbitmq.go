@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/rabbit"
 )
 
 // rabbitLockFile serialises, across the test binaries that go test runs at
@@ -78,7 +80,7 @@ func RabbitURL(t testing.TB) string {
 	if url == "" {
 		url = "amqp://guest:guest@127.0.0.1:5672/"
 	}
-	conn, err := amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	conn, err := rabbit.Dial(context.Background(), url, "clima test")
 	if err != nil {
 		t.Fatalf("RabbitMQ at %s does not answer (%v): run `make test`, which installs and starts it, or `rabbitmq-server -detached`", url, err)
 	}
@@ -89,7 +91,7 @@ func RabbitURL(t testing.TB) string {
 // RabbitChannel opens a channel on the test server, closed when the test ends.
 func RabbitChannel(t testing.TB, url string) *amqp.Channel {
 	t.Helper()
-	conn, err := amqp.Dial(url)
+	conn, err := rabbit.Dial(context.Background(), url, "clima test")
 	if err != nil {
 		t.Fatalf("dialing RabbitMQ: %v", err)
 	}
@@ -111,7 +113,7 @@ func DeleteQueues(t testing.TB, url, root, prefix string) {
 		t.Fatal(err)
 	}
 	// Its own connection: this runs in cleanups, after RabbitChannel's.
-	conn, err := amqp.Dial(url)
+	conn, err := rabbit.Dial(context.Background(), url, "clima test cleanup")
 	if err != nil {
 		t.Fatalf("dialing RabbitMQ: %v", err)
 	}

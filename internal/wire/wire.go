@@ -23,10 +23,6 @@ import (
 
 // Defaults of the settings the functions share.
 const (
-	// WriterPublishTimeout (PUBLISH_TIMEOUT of the writers) bounds one
-	// publish to a broker, so that a broker that is down answers
-	// UNAVAILABLE in time for the publisher to retry.
-	WriterPublishTimeout = 4 * time.Second
 	// ReportRetention (REPORT_RETENTION) is how long a store keeps a report.
 	ReportRetention = 7 * 24 * time.Hour
 	// DedupeWindow (DEDUPE_WINDOW) is how long a store remembers an id:
@@ -71,7 +67,9 @@ func Consumer(path string) fnruntime.Builder {
 // Writer builds a writer function around w: the gRPC Writer service, ready
 // while the broker answers, w closed after the drain.
 func Writer(w writer.Writer, env *config.Env, log *slog.Logger) *fnruntime.Function {
-	srv := writer.NewServer(w, env.Duration("PUBLISH_TIMEOUT", WriterPublishTimeout), log)
+	// PUBLISH_TIMEOUT bounds one publish to the broker, so that a broker
+	// that is down answers UNAVAILABLE in time for the publisher to retry.
+	srv := writer.NewServer(w, env.RequiredDuration("PUBLISH_TIMEOUT"), log)
 	return &fnruntime.Function{
 		GRPC:  func(s *grpc.Server) { writerpb.RegisterWriterServer(s, srv) },
 		Ready: w.Ping,

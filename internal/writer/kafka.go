@@ -31,28 +31,28 @@ func NewKafka(cfg KafkaConfig) *Kafka {
 		Dial:        (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 		MetadataTTL: 30 * time.Second,
 	}
-	return &Kafka{
-		cfg: cfg,
-		w: &kafka.Writer{
-			Addr:  kafka.TCP(cfg.Brokers...),
-			Topic: cfg.Topic,
-			// Kafka's own default partitioner, so that other clients agree
-			// on where a country's records go.
-			Balancer:     &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll,
-			// A batch is sent at once instead of after kafka-go's 1 s
-			// default timeout. kafka-go allocates room for BatchSize
-			// records per batch, so a small size keeps a small write
-			// cheap; a large one goes out in several batches.
-			BatchSize:       256,
-			BatchBytes:      1_000_000, // Kafka's default message.max.bytes
-			BatchTimeout:    time.Microsecond,
-			MaxAttempts:     5,
-			WriteBackoffMin: 20 * time.Millisecond,
-			WriteBackoffMax: 500 * time.Millisecond,
-			Transport:       transport,
-		},
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 2 * time.Second, Transport: transport},
+	w := NewKafkaProducer(cfg.Brokers, cfg.Topic, 1_000_000, time.Microsecond) // Kafka's default message.max.bytes
+	w.WriteBackoffMin, w.WriteBackoffMax = 20*time.Millisecond, 500*time.Millisecond
+	w.Transport = transport
+	return &Kafka{cfg: cfg, w: w, client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 2 * time.Second, Transport: transport}}
+}
+
+// NewKafkaProducer is the kafka-go writer clima produces with, here and in
+// clima dev's Broker: Kafka's own default partitioner, so that other
+// clients agree on where a key's records go; acks=all; batches of at most
+// maxBytes sent once linger has passed, instead of after kafka-go's 1 s
+// default. kafka-go allocates room for BatchSize records per batch, so a
+// small size keeps a small write cheap; a large one goes out in several.
+func NewKafkaProducer(brokers []string, topic string, maxBytes int, linger time.Duration) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    256,
+		BatchBytes:   int64(maxBytes),
+		BatchTimeout: linger,
+		MaxAttempts:  5,
 	}
 }
 

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/clima-dev/clima/events"
+	"github.com/clima-dev/clima/internal/rabbit"
 )
 
 // RabbitConfig says where the RabbitMQ writer publishes.
@@ -183,17 +183,7 @@ func (r *Rabbit) connection(ctx context.Context) (*amqp.Connection, error) {
 	if r.conn != nil && !r.conn.IsClosed() {
 		return r.conn, nil
 	}
-	timeout := 5 * time.Second
-	if deadline, ok := ctx.Deadline(); ok {
-		if timeout = time.Until(deadline); timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-	}
-	conn, err := amqp.DialConfig(r.cfg.URL, amqp.Config{
-		Dial:       amqp.DefaultDial(timeout),
-		Heartbeat:  10 * time.Second,
-		Properties: amqp.Table{"connection_name": "clima rabbit-writer"},
-	})
+	conn, err := rabbit.Dial(ctx, r.cfg.URL, "clima rabbit-writer")
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/writer"
 )
 
 // broker is a Knative Broker with the Kafka broker's semantics: an event is
@@ -29,17 +30,10 @@ type broker struct {
 	log             *slog.Logger
 }
 
+// newBrokerWriter appends to a Broker's topic; a millisecond's linger
+// lets the appends of concurrent requests share a batch.
 func newBrokerWriter(brokers []string, topic string) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
-		Balancer:     &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    256, // kafka-go allocates this many records per batch
-		BatchBytes:   events.MaxEventBytes,
-		BatchTimeout: time.Millisecond,
-		MaxAttempts:  5,
-	}
+	return writer.NewKafkaProducer(brokers, topic, events.MaxEventBytes, time.Millisecond)
 }
 
 func (b *broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {

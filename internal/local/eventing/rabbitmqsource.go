@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clima-dev/clima/internal/rabbit"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -46,7 +47,7 @@ func (s *rabbitSource) run(ctx context.Context) {
 }
 
 func (s *rabbitSource) consume(ctx context.Context) error {
-	conn, err := amqp.DialConfig(s.url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Heartbeat: 10 * time.Second})
+	conn, err := rabbit.Dial(ctx, s.url, "clima dev RabbitmqSource "+s.name)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,20 +36,23 @@ type KeyValue struct {
 	secrets map[string]string
 	binary  string
 	args    []string
+	grace   time.Duration // SIGTERM to SIGKILL
 	log     *slog.Logger
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	exited  chan struct{}
+	exited  <-chan struct{}
 	closing bool
 }
 
 // KeyValueSpec is what a store's StatefulSet says of its server: its name,
-// and its users with where their passwords come from.
+// its users with where their passwords come from, and its pod's grace
+// period (terminationGracePeriodSeconds).
 type KeyValueSpec struct {
 	Name        string
 	AdminSecret string
 	Users       []manifest.StoreUser
+	Grace       time.Duration
 }
 
 // URLAs is the server's address with user's name and password, for the
@@ -69,7 +71,7 @@ func (kv *KeyValue) URLAs(user string) string {
 // redis-server otherwise, with append-only persistence under dir. Either way
 // the server gets the StatefulSet's users, with random passwords.
 func StartKeyValue(ctx context.Context, spec KeyValueSpec, rawURL, dir string, log *slog.Logger) (*KeyValue, error) {
-	kv := &KeyValue{name: spec.Name, secrets: map[string]string{}}
+	kv := &KeyValue{name: spec.Name, secrets: map[string]string{}, grace: spec.Grace}
 	for _, u := range spec.Users {
 		user := launch.User{Name: u.Name, Password: randomHex(16), Rules: u.Rules}
 		kv.users = append(kv.users, user)
@@ -137,17 +139,15 @@ func (kv *KeyValue) defineUsers(ctx context.Context) error {
 // start runs the server and restarts it when it exits unasked.
 func (kv *KeyValue) start() error {
 	cmd := exec.Command(kv.binary, kv.args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	exited, err := launch.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("starting %s: %w", kv.binary, err)
 	}
-	exited := make(chan struct{})
 	kv.mu.Lock()
 	kv.cmd, kv.exited = cmd, exited
 	kv.mu.Unlock()
 	go func() {
-		_ = cmd.Wait()
-		close(exited)
+		<-exited
 		kv.mu.Lock()
 		closing := kv.closing
 		kv.mu.Unlock()
@@ -200,7 +200,7 @@ func (kv *KeyValue) Addr() string { return kv.addr }
 // StatefulSet reads its users' passwords from.
 func (kv *KeyValue) Secrets() map[string]string { return kv.secrets }
 
-// Close stops a server started here.
+// Close stops a server started here, as the kubelet stops its pod.
 func (kv *KeyValue) Close() {
 	kv.mu.Lock()
 	kv.closing = true
@@ -209,13 +209,7 @@ func (kv *KeyValue) Close() {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
+	launch.Stop(cmd, exited, kv.grace)
 }
 
 func randomHex(n int) string {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -70,7 +71,7 @@ func TestKeyValueServer(t *testing.T) {
 
 // testSpec is a store with a user for every role, as the manifests' are.
 func testSpec(name string) KeyValueSpec {
-	spec := KeyValueSpec{Name: name, AdminSecret: "clima-" + name + "/password"}
+	spec := KeyValueSpec{Name: name, AdminSecret: "clima-" + name + "/password", Grace: 10 * time.Second}
 	for _, role := range store.Roles {
 		spec.Users = append(spec.Users, manifest.StoreUser{Name: role.User, PasswordSecret: "clima-" + name + "/" + role.User + "-password", Rules: role.Rules})
 	}

@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/rabbit"
 )
 
 // RabbitMQ is the RabbitMQ server: the one at RABBITMQ_URL or on
@@ -67,7 +68,9 @@ var rabbitLoopbackEnv = []string{
 }
 
 func dialRabbit(rawURL string) error {
-	conn, err := amqp.DialConfig(rawURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := rabbit.Dial(ctx, rawURL, "clima dev: is RabbitMQ up?")
 	if err != nil {
 		return err
 	}
@@ -98,7 +101,7 @@ func (r *RabbitMQ) Close(log *slog.Logger) {
 // before every name (so that runtimes sharing a server do not mix). It
 // answers how many messages each queue already holds, ready for delivery.
 func DeclareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, error) {
-	conn, err := amqp.Dial(rawURL)
+	conn, err := rabbit.Dial(context.Background(), rawURL, "clima dev topology")
 	if err != nil {
 		return nil, fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}
@@ -141,7 +144,7 @@ func DeclareTopology(rawURL, prefix string, set *manifest.Set) (map[string]int, 
 // DeleteTopology deletes what DeclareTopology declares, with what the
 // queues hold (-fresh).
 func DeleteTopology(rawURL, prefix string, set *manifest.Set) error {
-	conn, err := amqp.Dial(rawURL)
+	conn, err := rabbit.Dial(context.Background(), rawURL, "clima dev topology")
 	if err != nil {
 		return fmt.Errorf("connecting to RabbitMQ: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/clima-dev/clima/internal/launch"
@@ -22,7 +21,7 @@ type process struct {
 	addr      string
 	debugAddr string // where it serves profiles, if it does
 	proxy     *httputil.ReverseProxy
-	exited    chan struct{}
+	exited    <-chan struct{}
 	inFlight  int // guarded by the service's mu
 }
 
@@ -48,14 +47,12 @@ func (s *Service) run() (*process, time.Duration, error) {
 		cmd.Env = append(cmd.Env, "DEBUG_ADDR="+debugAddr)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The process dies with clima dev, however clima dev ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	exited, err := launch.Start(cmd) // it dies with clima dev, however clima dev ends
+	if err != nil {
 		return nil, 0, fmt.Errorf("starting %s: %w", s.name, err)
 	}
-	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.exited) }()
+	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, exited: exited}
 	if err := s.waitReady(p); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.exited
@@ -133,13 +130,6 @@ func (s *Service) watch(p *process) {
 	}
 }
 
-// stopProcess asks a process to drain and exit, and kills it after 30 s.
-func stopProcess(p *process) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
+// stopProcess asks a replica to drain and exit, and kills it after the
+// Service's grace period, as the kubelet kills a pod.
+func (s *Service) stopProcess(p *process) { launch.Stop(p.cmd, p.exited, s.grace) }

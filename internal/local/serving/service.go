@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clima-dev/clima/internal/httpserver"
+	apisconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
 )
@@ -26,8 +28,9 @@ type Service struct {
 	name   string
 	binary string
 	env    []string
-	grpc   bool // the port is h2c: probe with gRPC health, proxy HTTP/2
-	debug  bool // processes serve Go's profiles (DEBUG_ADDR)
+	grpc   bool          // the port is h2c: probe with gRPC health, proxy HTTP/2
+	debug  bool          // processes serve Go's profiles (DEBUG_ADDR)
+	grace  time.Duration // SIGTERM to SIGKILL, as the kubelet allows a pod
 	log    *slog.Logger
 	dir    string // where process logs go
 
@@ -69,6 +72,13 @@ type Config struct {
 func NewService(s *servingv1.Service, cfg Config) (*Service, error) {
 	svc := newService(s.Name, filepath.Join(cfg.BinDir, s.Name), nil, isGRPC(s), cfg.LogDir, cfg.Log)
 	svc.debug = cfg.Debug
+	// A pod's grace period is its revision's timeout (Knative's
+	// resources.BuildPodSpec), Knative's default one when it sets none.
+	timeout := int64(apisconfig.DefaultRevisionTimeoutSeconds)
+	if t := s.Spec.Template.Spec.TimeoutSeconds; t != nil {
+		timeout = *t
+	}
+	svc.grace = time.Duration(timeout) * time.Second
 	var err error
 	if svc.scaler, err = newAutoscaler(s, cfg.Autoscaler, svc.load, svc.readyCount); err != nil {
 		return nil, err
@@ -91,6 +101,7 @@ func isGRPC(s *servingv1.Service) bool {
 
 func newService(name, binary string, env []string, grpcPort bool, dir string, log *slog.Logger) *Service {
 	s := &Service{name: name, binary: binary, env: env, grpc: grpcPort, dir: dir, log: log.With("service", name),
+		grace:    time.Duration(apisconfig.DefaultRevisionTimeoutSeconds) * time.Second,
 		draining: map[*process]bool{}, load: newLoadProbe(time.Now())}
 	s.cond = sync.NewCond(&s.mu)
 	return s
@@ -103,7 +114,7 @@ func (s *Service) Listen(addr string) error {
 		return fmt.Errorf("listening for %s: %w", s.name, err)
 	}
 	s.url = "http://" + lis.Addr().String()
-	s.endpoint = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	s.endpoint = httpserver.New(http.HandlerFunc(s.serve))
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -203,17 +214,23 @@ func (s *Service) scale(n int32) {
 	}
 }
 
+// drainQuietPeriod is how long a scaled-down replica may finish its
+// requests before it is stopped anyway: queue-proxy's drain
+// (drainSleepDuration in knative.dev/serving pkg/queue/sharedmain,
+// unexported).
+const drainQuietPeriod = 30 * time.Second
+
 // drain stops a replica once the requests it has finish; new ones no
-// longer reach it. It waits 30 s at most, then stops it anyway.
+// longer reach it. It waits drainQuietPeriod at most, then stops it anyway.
 func (s *Service) drain(p *process) {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(drainQuietPeriod)
 	s.mu.Lock()
 	for p.inFlight > 0 && time.Now().Before(deadline) {
 		s.waitFor(time.Until(deadline))
 	}
 	s.mu.Unlock()
 	s.log.Info("scaled down", "pid", p.cmd.Process.Pid)
-	stopProcess(p)
+	s.stopProcess(p)
 	s.mu.Lock()
 	delete(s.draining, p)
 	s.cond.Broadcast()
@@ -289,7 +306,7 @@ func (s *Service) start() {
 		return
 	}
 	if s.stopped {
-		go stopProcess(p)
+		go s.stopProcess(p)
 		s.cond.Broadcast()
 		return
 	}
@@ -317,7 +334,7 @@ func (s *Service) Stop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	for _, p := range replicas {
-		wg.Go(func() { stopProcess(p) })
+		wg.Go(func() { s.stopProcess(p) })
 	}
 	wg.Wait()
 	if s.scaler != nil {

@@ -25,15 +25,15 @@ import (
 
 	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/config"
+	"github.com/clima-dev/clima/internal/httpserver"
 )
 
 // Timeouts of every server and of the stages of a shutdown.
 const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 60 * time.Second
-	writeTimeout      = 5 * time.Minute // Knative's default revision timeout
-	idleTimeout       = 2 * time.Minute
-	readinessTimeout  = time.Second
+	readTimeout      = 60 * time.Second
+	writeTimeout     = 5 * time.Minute // Knative's default revision timeout
+	idleTimeout      = 2 * time.Minute
+	readinessTimeout = time.Second
 	// drainTimeout bounds the wait for in-flight requests after SIGTERM; it
 	// stays under Kubernetes' default 30 s grace period.
 	drainTimeout = 25 * time.Second
@@ -203,7 +203,7 @@ func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, l
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: httpserver.ReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
