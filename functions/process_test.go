@@ -269,6 +269,7 @@ func TestFunctionProcesses(t *testing.T) {
 			return map[string]string{
 				"KAFKA_WRITER_ADDR":  testenv.ServeWriter(t, writer.NewKafka(writer.KafkaConfig{Brokers: in.kafka, Topic: "clima-topic"}), 5*time.Second),
 				"RABBIT_WRITER_ADDR": testenv.ServeWriter(t, writer.NewRabbit(writer.RabbitConfig{URL: in.rabbitURL, RoutingKey: in.queue, Queue: in.queue}), 5*time.Second),
+				"WRITERS_TIMEOUT":    "15s",
 			}
 		}, reportEvent(t, events.TypeValidated, report)},
 	}

@@ -150,7 +150,7 @@ func (d *devRun) stop(t *testing.T, sig syscall.Signal) {
 	}
 	var pids []int
 	if st, err := d.readStatus(); err == nil {
-		pids = st.PIDs()
+		pids = startedPIDs(st)
 	}
 	_ = syscall.Kill(-d.cmd.Process.Pid, sig)
 	select {
@@ -526,7 +526,7 @@ func TestDev(t *testing.T) {
 			}
 			return nil
 		}, "every Service to run a replica")
-		pids := append(st.PIDs(), st.RuntimePID)
+		pids := append(startedPIDs(st), st.RuntimePID)
 		listening, err := listeningSockets(pids)
 		if err != nil {
 			t.Fatal(err)
@@ -543,7 +543,7 @@ func TestDev(t *testing.T) {
 	})
 
 	t.Run("Ctrl-C stops everything clima dev started", func(t *testing.T) {
-		pids := d.status(t).PIDs()
+		pids := startedPIDs(d.status(t))
 		if len(pids) < 2 {
 			t.Fatalf("want running processes to stop, found %v", pids)
 		}
@@ -749,4 +749,17 @@ func (d *devRun) loadThroughHostGateway(t *testing.T) {
 	if err == nil || err.Error() != "50 of 50 requests failed" || unrouted.Load() != 50 {
 		t.Fatalf("clima load without -ingest-host: %v, %d requests not routed, want all 50 refused\n%s", err, unrouted.Load(), out)
 	}
+}
+
+// startedPIDs are the processes clima dev started and runs now: the
+// Services' replicas and the servers.
+func startedPIDs(st local.Status) []int {
+	var pids []int
+	for _, svc := range st.Services {
+		pids = append(pids, svc.PIDs...)
+	}
+	for _, pid := range st.Servers {
+		pids = append(pids, pid)
+	}
+	return pids
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
@@ -14,7 +13,7 @@ import (
 func TestRecordsEachDeadLetterOnce(t *testing.T) {
 	redis := testenv.StartRedis(t)
 	url, password := redis.As(store.RoleDeadLetter)
-	env := config.FromMap(map[string]string{"STORE_URL": url, "STORE_PASSWORD": password})
+	env := testenv.Env(map[string]string{"STORE_URL": url, "STORE_PASSWORD": password})
 	fn, err := build(context.Background(), env, fnruntime.NewLogger("dead-letter-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building dead-letter: %v %v", err, env.Err())

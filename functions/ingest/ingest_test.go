@@ -15,7 +15,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/clima-dev/clima/events"
-	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/testenv"
 )
@@ -56,7 +55,7 @@ func startIngest(t *testing.T) (string, *sink) {
 	s := &sink{}
 	broker := httptest.NewServer(s)
 	t.Cleanup(broker.Close)
-	env := config.FromMap(map[string]string{"K_SINK": broker.URL, "SINK_TIMEOUT": "30s"})
+	env := testenv.Env(map[string]string{"K_SINK": broker.URL, "SINK_TIMEOUT": "30s"})
 	fn, err := build(context.Background(), env, fnruntime.NewLogger("ingest-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building ingest: %v %v", err, env.Err())

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/clima-dev/clima/events"
-	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/fnruntime"
 	"github.com/clima-dev/clima/internal/testenv"
 	"github.com/clima-dev/clima/internal/writer"
@@ -37,7 +36,7 @@ func startPipeline(t *testing.T) *pipeline {
 	proxied, proxy := testenv.ProxyURL(t, rabbitURL)
 	rabbitAddr := testenv.ServeWriter(t, writer.NewRabbit(writer.RabbitConfig{URL: proxied, RoutingKey: queue, Queue: queue}), 2*time.Second)
 
-	env := config.FromMap(map[string]string{"KAFKA_WRITER_ADDR": kafkaAddr, "RABBIT_WRITER_ADDR": rabbitAddr, "WRITERS_TIMEOUT": "5s"})
+	env := testenv.Env(map[string]string{"KAFKA_WRITER_ADDR": kafkaAddr, "RABBIT_WRITER_ADDR": rabbitAddr, "WRITERS_TIMEOUT": "5s"})
 	fn, err := build(context.Background(), env, fnruntime.NewLogger("publisher-test"))
 	if err != nil || env.Err() != nil {
 		t.Fatalf("building publisher: %v %v", err, env.Err())

@@ -25,11 +25,6 @@ type Env struct {
 // FromOS reads the process environment.
 func FromOS() *Env { return New(os.LookupEnv) }
 
-// FromMap reads a fixed set of variables (tests).
-func FromMap(m map[string]string) *Env {
-	return New(func(k string) (string, bool) { v, ok := m[k]; return v, ok })
-}
-
 // New reads settings through lookup.
 func New(lookup func(string) (string, bool)) *Env {
 	return &Env{lookup: lookup, values: map[string]string{}, secrets: map[string]bool{}}

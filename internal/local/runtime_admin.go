@@ -42,19 +42,6 @@ type Status struct {
 	RuntimePID int `json:"runtime_pid"`
 }
 
-// PIDs are the processes the runtime started and runs now: the Services'
-// replicas and the servers.
-func (s Status) PIDs() []int {
-	var pids []int
-	for _, svc := range s.Services {
-		pids = append(pids, svc.PIDs...)
-	}
-	for _, pid := range s.Servers {
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
 // Faults are the faults the runtime can inject on request (PUT /faults).
 type Faults struct {
 	// DuplicateDeliveries makes every dispatcher deliver each event twice.

@@ -109,8 +109,8 @@ func TestWriterContract(t *testing.T) {
 				messages := map[string]int{}
 				for _, m := range got {
 					checkMessage(t, b.name, m)
-					if len(m.Reports) > writer.MaxGroupReports || m.Size > writer.MaxGroupBytes {
-						t.Errorf("a message of %d reports, %d bytes: over the bounds (%d, %d)", len(m.Reports), m.Size, writer.MaxGroupReports, writer.MaxGroupBytes)
+					if len(m.Reports) > events.MaxGroupReports || m.Size > writer.MaxGroupBytes {
+						t.Errorf("a message of %d reports, %d bytes: over the bounds (%d, %d)", len(m.Reports), m.Size, events.MaxGroupReports, writer.MaxGroupBytes)
 					}
 					messages[m.Reports[0].Country]++
 					for _, r := range m.Reports {

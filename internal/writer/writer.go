@@ -38,14 +38,11 @@ type Writer interface {
 // ContentType is the content type of every message a writer publishes.
 const ContentType = "application/json"
 
-// Bounds of one message: events.MaxGroupReports, and MaxGroupBytes of JSON.
+// MaxGroupBytes bounds one message's JSON, beside events.MaxGroupReports.
 // Kafka's default message.max.bytes is 1,048,588 (and the Kafka writer's
-// BatchBytes 1,000,000): MaxGroupBytes leaves room for the record's key,
-// headers and batch framing.
-const (
-	MaxGroupReports = events.MaxGroupReports
-	MaxGroupBytes   = 900_000
-)
+// BatchBytes 1,000,000): it leaves room for the record's key, headers and
+// batch framing.
+const MaxGroupBytes = 900_000
 
 // ReportCountHeader is the RabbitMQ message header that holds how many
 // reports the message carries.
@@ -65,7 +62,7 @@ type group struct {
 
 // countryGroups splits reports into groups by country, countries in the
 // order they first came and each country's reports in their order, a group
-// closed when it would pass MaxGroupReports or MaxGroupBytes (a report
+// closed when it would pass events.MaxGroupReports or MaxGroupBytes (a report
 // larger than that alone is a group of its own).
 func countryGroups(reports []events.Report) ([]group, error) {
 	var countries []string
@@ -95,7 +92,7 @@ func countryGroups(reports []events.Report) ([]group, error) {
 			if err != nil {
 				return nil, fmt.Errorf("encoding report %s: %w", r.ID, err)
 			}
-			if len(ids) == MaxGroupReports || (len(ids) > 0 && len(body)+1+len(encoded)+1 > MaxGroupBytes) {
+			if len(ids) == events.MaxGroupReports || (len(ids) > 0 && len(body)+1+len(encoded)+1 > MaxGroupBytes) {
 				closeGroup()
 			}
 			if len(ids) == 0 {
