@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -185,32 +186,35 @@ type (
 
 var sharedKeys = saveKeys{Total: KeyTotal, Countries: KeyCountryCounts, Weathers: KeyWeatherCounts, Recent: KeyRecent, Latency: KeyLatency}
 
-// The appends flatten each type in its fields' order.
-func (k saveKeys) appendTo(keys []string) []string {
-	return append(keys, k.Total, k.Countries, k.Weathers, k.Recent, k.Latency)
+// slots appends v's fields, in their order, to dst: v is one of the layout
+// types above, whose order is save.lua's, so the layout is declared once.
+func slots[T any](dst []T, v any) []T {
+	rv := reflect.ValueOf(v)
+	for i := range rv.NumField() {
+		dst = append(dst, rv.Field(i).Interface().(T))
+	}
+	return dst
 }
 
-func (k reportKeys) appendTo(keys []string) []string { return append(keys, k.Seen, k.Hash) }
-
-func (a saveArgs) appendTo(args []any) []any {
-	return append(args, a.Path, a.RetentionS, a.DedupeS, a.RecentMax, a.StoredAt)
-}
-
-func (a reportArgs) appendTo(args []any) []any {
-	return append(args, a.ID, a.Country, a.Weather, a.Description, a.AcceptedAt, a.LatencyMs, a.Bucket)
-}
+// How many slots each block has, as the layout types say.
+var (
+	sharedKeyCount = reflect.TypeFor[saveKeys]().NumField()
+	keysPerReport  = reflect.TypeFor[reportKeys]().NumField()
+	sharedArgCount = reflect.TypeFor[saveArgs]().NumField()
+	argsPerReport  = reflect.TypeFor[reportArgs]().NumField()
+)
 
 // saveCall is the keys and arguments of save.lua for a group of reports.
 func (s *Store) saveCall(reports []events.Report, storedAt time.Time) ([]string, []any) {
-	const sharedKeyCount, keysPerReport, sharedArgCount, argsPerReport = 5, 2, 5, 7
-	keys := sharedKeys.appendTo(make([]string, 0, sharedKeyCount+keysPerReport*len(reports)))
-	args := saveArgs{Path: s.cfg.Path, RetentionS: int64(s.cfg.Retention.Seconds()), DedupeS: int64(s.cfg.DedupeWindow.Seconds()),
-		RecentMax: s.cfg.RecentMax, StoredAt: storedAt.UTC().Format(time.RFC3339Nano)}.appendTo(make([]any, 0, sharedArgCount+argsPerReport*len(reports)))
+	keys := slots(make([]string, 0, sharedKeyCount+keysPerReport*len(reports)), sharedKeys)
+	args := slots(make([]any, 0, sharedArgCount+argsPerReport*len(reports)), saveArgs{Path: s.cfg.Path,
+		RetentionS: int64(s.cfg.Retention.Seconds()), DedupeS: int64(s.cfg.DedupeWindow.Seconds()),
+		RecentMax: s.cfg.RecentMax, StoredAt: storedAt.UTC().Format(time.RFC3339Nano)})
 	for _, r := range reports {
 		latency := max(0, storedAt.Sub(r.AcceptedAt).Milliseconds()) // 0: two machines' clocks disagree
-		keys = reportKeys{Seen: seenKey(r.ID), Hash: ReportKey(r.Country, r.ID)}.appendTo(keys)
-		args = reportArgs{ID: r.ID, Country: r.Country, Weather: string(r.Weather), Description: r.Description,
-			AcceptedAt: r.AcceptedAt.UTC().Format(time.RFC3339Nano), LatencyMs: latency, Bucket: BucketField(latency)}.appendTo(args)
+		keys = slots(keys, reportKeys{Seen: seenKey(r.ID), Hash: ReportKey(r.Country, r.ID)})
+		args = slots(args, reportArgs{ID: r.ID, Country: r.Country, Weather: string(r.Weather), Description: r.Description,
+			AcceptedAt: r.AcceptedAt.UTC().Format(time.RFC3339Nano), LatencyMs: latency, Bucket: BucketField(latency)})
 	}
 	return keys, args
 }
