@@ -1,9 +1,9 @@
-// Package dashboard shows grafana/dashboard.json without Grafana: it reads
-// the file with Grafana's own Go types (grafana-foundation-sdk), runs each
-// panel's targets as the redis-datasource plugin runs them, producing the
-// plugin's data frames with their types, applies the panel's
-// transformations and field config, and serves a read-only page that draws
-// the panels the way Grafana draws them. `clima dev` serves it.
+// Package dashboard is the data path of grafana/dashboard.json without
+// Grafana: it reads the file with Grafana's own Go types
+// (grafana-foundation-sdk), runs each panel's targets as the
+// redis-datasource plugin runs them, producing the plugin's data frames with
+// their types, and applies the panel's transformations. Package view draws
+// the frames as Grafana's panels do and serves the page `clima dev` shows.
 package dashboard
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/expr"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"k8s.io/utils/ptr"
 )
 
 // Board is a dashboard file as the local view uses it.
@@ -55,6 +56,12 @@ type Target struct {
 // Panel types the local view draws.
 var supportedPanels = map[string]bool{"stat": true, "barchart": true, "table": true, "timeseries": true}
 
+// overrideMatchers are the override matchers the local view applies.
+var overrideMatchers = map[string]bool{"byFrameRefID": true, "byName": true}
+
+// overrideProperties are the override properties the local view applies.
+var overrideProperties = map[string]bool{"displayName": true, "unit": true, "decimals": true, "color": true, "thresholds": true, "noValue": true}
+
 var registerPlugins sync.Once
 
 // Load reads a dashboard file strictly with Grafana's types: an unknown or
@@ -79,13 +86,13 @@ func Parse(data []byte) (*Board, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("validating the dashboard with Grafana's types: %w", err)
 	}
-	b := &Board{UID: deref(d.Uid), Title: deref(d.Title), Refresh: deref(d.Refresh)}
+	b := &Board{UID: ptr.Deref(d.Uid, ""), Title: ptr.Deref(d.Title, ""), Refresh: ptr.Deref(d.Refresh, "")}
 	var panels []*dashboard.Panel
 	for _, pr := range d.Panels {
 		if row := pr.RowPanel; row != nil {
 			// A row is shown as a panel that says it is not drawn; the
 			// panels it holds are drawn as any other.
-			p := Panel{ID: row.Id, Title: deref(row.Title), Type: "row", Unsupported: []string{"rows are not drawn locally"}}
+			p := Panel{ID: row.Id, Title: ptr.Deref(row.Title, ""), Type: "row", Unsupported: []string{"rows are not drawn locally"}}
 			if row.GridPos != nil {
 				p.GridPos = *row.GridPos
 			}
@@ -100,7 +107,7 @@ func Parse(data []byte) (*Board, error) {
 	for _, src := range panels {
 		p, err := newPanel(src)
 		if err != nil {
-			return nil, fmt.Errorf("panel %q: %w", deref(src.Title), err)
+			return nil, fmt.Errorf("panel %q: %w", ptr.Deref(src.Title, ""), err)
 		}
 		b.Panels = append(b.Panels, p)
 	}
@@ -108,7 +115,7 @@ func Parse(data []byte) (*Board, error) {
 }
 
 func newPanel(src *dashboard.Panel) (Panel, error) {
-	p := Panel{Title: deref(src.Title), Description: deref(src.Description), Type: src.Type, Transformations: src.Transformations}
+	p := Panel{Title: ptr.Deref(src.Title, ""), Description: ptr.Deref(src.Description, ""), Type: src.Type, Transformations: src.Transformations}
 	if src.Id != nil {
 		p.ID = *src.Id
 	}
@@ -197,13 +204,5 @@ func exprTarget(e *expr.Expr) (Target, string, error) {
 	if _, err := parseMath(m.Expression); err != nil {
 		return Target{}, fmt.Sprintf("expression %q: %v", m.Expression, err), nil
 	}
-	return Target{RefID: deref(m.RefId), Hide: m.Hide != nil && *m.Hide, Math: m.Expression}, "", nil
-}
-
-func deref[T any](p *T) T {
-	if p == nil {
-		var zero T
-		return zero
-	}
-	return *p
+	return Target{RefID: ptr.Deref(m.RefId, ""), Hide: m.Hide != nil && *m.Hide, Math: m.Expression}, "", nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/dashboard"
+	"github.com/clima-dev/clima/internal/dashboard/view"
 	"github.com/clima-dev/clima/internal/httpserver"
 )
 
@@ -50,7 +51,7 @@ func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[st
 		}
 		d.stores[ds.UID] = client
 	}
-	srv, err := dashboard.NewServer(filepath.Join(root, "grafana", "dashboard.json"), d.stores, log)
+	srv, err := view.NewServer(filepath.Join(root, "grafana", "dashboard.json"), d.stores, log)
 	if err != nil {
 		d.close(context.Background())
 		return nil, err

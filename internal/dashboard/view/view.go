@@ -1,4 +1,8 @@
-package dashboard
+// Package view draws the panels of grafana/dashboard.json from their data
+// frames (package dashboard) the way Grafana's panels draw them — field
+// config, units, thresholds, colours, reductions; stats, bar charts,
+// tables, streamed time series with uPlot — and serves the read-only page.
+package view
 
 import (
 	"context"
@@ -8,6 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/internal/dashboard"
+	"k8s.io/utils/ptr"
 )
 
 // Messages Grafana's panels show instead of a visualisation.
@@ -34,7 +41,7 @@ type PanelView struct {
 	Table       *TableView   `json:"table,omitempty"`
 	Series      []SeriesView `json:"series,omitempty"`
 	// Frames are for Go's tests; the page draws from the views above.
-	Frames []Frame `json:"-"`
+	Frames []dashboard.Frame `json:"-"`
 }
 
 // DisplayValue is one value as a panel shows it.
@@ -87,24 +94,25 @@ type SeriesView struct {
 
 // Render runs every panel's queries against the stores (by datasource uid)
 // and returns what each panel shows.
-func (b *Board) Render(ctx context.Context, stores map[string]*redis.Client) []PanelView {
+func Render(ctx context.Context, b *dashboard.Board, stores map[string]*redis.Client) []PanelView {
 	views := make([]PanelView, len(b.Panels))
 	for i, p := range b.Panels {
-		views[i] = p.Render(ctx, stores)
+		views[i] = RenderPanel(ctx, p, stores)
 	}
 	return views
 }
 
-// Render runs one panel's queries and draws its data.
-func (p Panel) Render(ctx context.Context, stores map[string]*redis.Client) PanelView {
-	v := PanelView{ID: p.ID, Type: p.Type, Unsupported: p.Unsupported, Frames: []Frame{}}
+// panel is a dashboard panel as the view draws it.
+type panel struct{ dashboard.Panel }
+
+// RenderPanel runs one panel's queries and draws its data.
+func RenderPanel(ctx context.Context, dp dashboard.Panel, stores map[string]*redis.Client) PanelView {
+	p := panel{dp}
+	v := PanelView{ID: p.ID, Type: p.Type, Unsupported: p.Unsupported, Frames: []dashboard.Frame{}}
 	if len(p.Unsupported) > 0 {
 		return v
 	}
-	frames, err := p.query(ctx, stores)
-	if err == nil {
-		frames, err = p.transform(frames)
-	}
+	frames, err := p.Frames(ctx, stores)
 	if err != nil {
 		v.Error = err.Error()
 		return v
@@ -123,68 +131,9 @@ func (p Panel) Render(ctx context.Context, stores map[string]*redis.Client) Pane
 	return v
 }
 
-// query runs the targets; hidden ones only feed expressions.
-func (p Panel) query(ctx context.Context, stores map[string]*redis.Client) ([]Frame, error) {
-	numbers := map[string]float64{}
-	var frames []Frame
-	for _, t := range p.Targets {
-		var f Frame
-		if t.Redis != nil {
-			rdb, ok := stores[t.Redis.Datasource.UID]
-			if !ok {
-				return nil, fmt.Errorf("datasource %s is not provisioned", t.Redis.Datasource.UID)
-			}
-			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			var err error
-			f, err = t.Redis.run(qctx, rdb)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.RefID, err)
-			}
-			if t.Redis.Streaming {
-				f = streamingFrame(*t.Redis, f, float64(time.Now().UnixMilli()))
-			}
-		} else {
-			e, err := parseMath(t.Math)
-			if err != nil {
-				return nil, err
-			}
-			n, err := e(numbers)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", t.RefID, err)
-			}
-			f = Frame{Name: t.RefID, Fields: []Field{numberField(t.RefID, n)}}
-		}
-		f.RefID = t.RefID
-		// A frame of one number is a number to expressions (Grafana's SSE).
-		if f.Len() == 1 && len(f.Fields) == 1 && f.Fields[0].Type == TypeNumber {
-			if n, ok := f.Fields[0].Values[0].(float64); ok {
-				numbers[t.RefID] = n
-			}
-		}
-		if !t.Hide {
-			frames = append(frames, f)
-		}
-	}
-	return frames, nil
-}
-
-func (p Panel) transform(frames []Frame) ([]Frame, error) {
-	for _, tr := range p.Transformations {
-		if tr.Disabled != nil && *tr.Disabled {
-			continue
-		}
-		var err error
-		if frames, err = transformers[tr.Id](tr.Options, frames); err != nil {
-			return nil, err
-		}
-	}
-	return frames, nil
-}
-
 // stat reduces each numeric field to one value (reduceOptions.calcs) or
 // shows every value (reduceOptions.values), as Grafana's stat panel.
-func (p Panel) stat(frames []Frame) *StatView {
+func (p panel) stat(frames []dashboard.Frame) *StatView {
 	o := p.Stat
 	sv := &StatView{ColorMode: string(o.ColorMode), TextMode: string(o.TextMode)}
 	calc := "lastNotNull"
@@ -192,22 +141,22 @@ func (p Panel) stat(frames []Frame) *StatView {
 		calc = o.ReduceOptions.Calcs[0]
 	}
 	var match *regexp.Regexp
-	if f := deref(o.ReduceOptions.Fields); len(f) > 2 && f[0] == '/' && f[len(f)-1] == '/' {
+	if f := ptr.Deref(o.ReduceOptions.Fields, ""); len(f) > 2 && f[0] == '/' && f[len(f)-1] == '/' {
 		match, _ = regexp.Compile(f[1 : len(f)-1])
 	}
 	for i, frame := range frames {
 		for _, field := range frame.Fields {
 			cfg := p.fieldConfig(frame, field, "stat")
 			name := cfg.displayName
-			switch fields := deref(o.ReduceOptions.Fields); {
-			case fields == "" && field.Type != TypeNumber:
+			switch fields := ptr.Deref(o.ReduceOptions.Fields, ""); {
+			case fields == "" && field.Type != dashboard.TypeNumber:
 				continue
 			case match != nil && !match.MatchString(name):
 				continue
 			case fields != "" && match == nil && fields != name && fields != field.Name:
 				continue
 			}
-			if deref(o.ReduceOptions.Values) {
+			if ptr.Deref(o.ReduceOptions.Values, false) {
 				for _, raw := range field.Values {
 					sv.Values = append(sv.Values, cfg.display(name, raw, i))
 				}
@@ -217,7 +166,7 @@ func (p Panel) stat(frames []Frame) *StatView {
 		}
 	}
 	if len(sv.Values) == 0 {
-		cfg := p.fieldConfig(Frame{}, Field{}, "stat")
+		cfg := p.fieldConfig(dashboard.Frame{}, dashboard.Field{}, "stat")
 		text := msgNoData
 		if cfg.noValue != nil {
 			text = *cfg.noValue
@@ -277,14 +226,14 @@ func reduce(calc string, values []any) any {
 
 // bars is Grafana's bar chart preparation: the first string (or time)
 // field gives the categories, every numeric field a series.
-func (p Panel) bars(frames []Frame) (*BarsView, string) {
+func (p panel) bars(frames []dashboard.Frame) (*BarsView, string) {
 	if len(frames) == 0 || frames[0].Len() == 0 {
 		return nil, msgNoData
 	}
 	frame := frames[0]
 	x := -1
 	for i, f := range frame.Fields {
-		if f.Type == TypeString || f.Type == TypeTime {
+		if f.Type == dashboard.TypeString || f.Type == dashboard.TypeTime {
 			x = i
 			break
 		}
@@ -297,7 +246,7 @@ func (p Panel) bars(frames []Frame) (*BarsView, string) {
 		bv.Categories = append(bv.Categories, fmt.Sprint(v))
 	}
 	for i, f := range frame.Fields {
-		if f.Type != TypeNumber {
+		if f.Type != dashboard.TypeNumber {
 			continue
 		}
 		cfg := p.fieldConfig(frame, f, "barchart")
@@ -314,7 +263,7 @@ func (p Panel) bars(frames []Frame) (*BarsView, string) {
 }
 
 // table shows the first frame, every field a column.
-func (p Panel) table(frames []Frame) (*TableView, string) {
+func (p panel) table(frames []dashboard.Frame) (*TableView, string) {
 	if len(frames) == 0 || frames[0].Len() == 0 {
 		return nil, msgNoData
 	}
@@ -323,12 +272,12 @@ func (p Panel) table(frames []Frame) (*TableView, string) {
 	for i, f := range frame.Fields {
 		cfg := p.fieldConfig(frame, f, "table")
 		tv.Columns = append(tv.Columns, cfg.displayName)
-		tv.Numeric = append(tv.Numeric, f.Type == TypeNumber)
+		tv.Numeric = append(tv.Numeric, f.Type == dashboard.TypeNumber)
 		for row, v := range f.Values {
 			text := ""
 			switch v := v.(type) {
 			case float64:
-				if f.Type == TypeTime {
+				if f.Type == dashboard.TypeTime {
 					text = time.UnixMilli(int64(v)).Format("2006-01-02 15:04:05")
 				} else {
 					text = cfg.display("", v, i).Text
@@ -344,13 +293,13 @@ func (p Panel) table(frames []Frame) (*TableView, string) {
 
 // series gives a time series panel one series per numeric field of each
 // frame that has a time field.
-func (p Panel) series(frames []Frame) ([]SeriesView, string) {
+func (p panel) series(frames []dashboard.Frame) ([]SeriesView, string) {
 	var out []SeriesView
 	timed := false
 	for _, frame := range frames {
 		var times []float64
 		for _, f := range frame.Fields {
-			if f.Type == TypeTime {
+			if f.Type == dashboard.TypeTime {
 				for _, v := range f.Values {
 					t, _ := v.(float64)
 					times = append(times, t)
@@ -364,7 +313,7 @@ func (p Panel) series(frames []Frame) ([]SeriesView, string) {
 		timed = true
 		q := p.target(frame.RefID)
 		for _, f := range frame.Fields {
-			if f.Type != TypeNumber {
+			if f.Type != dashboard.TypeNumber {
 				continue
 			}
 			cfg := p.fieldConfig(frame, f, "timeseries")
@@ -387,7 +336,7 @@ func (p Panel) series(frames []Frame) ([]SeriesView, string) {
 	return out, ""
 }
 
-func (p Panel) target(refID string) *RedisQuery {
+func (p panel) target(refID string) *dashboard.RedisQuery {
 	for _, t := range p.Targets {
 		if t.RefID == refID {
 			return t.Redis

@@ -1,4 +1,4 @@
-package dashboard
+package view
 
 import (
 	"embed"
@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/apierr"
+
+	"github.com/clima-dev/clima/internal/dashboard"
 )
 
 //go:embed web
@@ -31,7 +33,7 @@ type Server struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	board   *Board
+	board   *dashboard.Board
 	modTime time.Time
 }
 
@@ -49,7 +51,7 @@ func NewServer(path string, stores map[string]*redis.Client, log *slog.Logger) (
 }
 
 // current is the board of the file as it is now.
-func (s *Server) current() (*Board, error) {
+func (s *Server) current() (*dashboard.Board, error) {
 	info, err := os.Stat(s.path)
 	if err != nil {
 		return nil, err
@@ -59,7 +61,7 @@ func (s *Server) current() (*Board, error) {
 	if s.board != nil && info.ModTime().Equal(s.modTime) {
 		return s.board, nil
 	}
-	b, err := Load(s.path)
+	b, err := dashboard.Load(s.path)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +82,7 @@ func (s *Server) Handler() http.Handler {
 
 // pagePanel is a panel's place and title, for the template.
 type pagePanel struct {
-	Panel
+	dashboard.Panel
 	Streaming bool
 	StreamMs  int
 }
@@ -119,7 +121,7 @@ func (s *Server) servePanels(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": s.path + ": " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"title": b.Title, "panels": b.Render(r.Context(), s.stores)})
+	writeJSON(w, http.StatusOK, map[string]any{"title": b.Title, "panels": Render(r.Context(), b, s.stores)})
 }
 
 func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +133,7 @@ func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 32)
 	for _, p := range b.Panels {
 		if uint64(p.ID) == id {
-			writeJSON(w, http.StatusOK, p.Render(r.Context(), s.stores))
+			writeJSON(w, http.StatusOK, RenderPanel(r.Context(), p, s.stores))
 			return
 		}
 	}

@@ -1,21 +1,18 @@
-package dashboard
+package view
 
 import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	sdk "github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/clima-dev/clima/internal/dashboard"
+	"k8s.io/utils/ptr"
 )
 
 // Field config is applied in Grafana's frontend (packages/grafana-data/src/
 // field/fieldOverrides.ts); the defaults, the matchers and the properties
 // clima's dashboard uses are written here.
-
-// overrideMatchers are the override matchers the local view applies.
-var overrideMatchers = map[string]bool{"byFrameRefID": true, "byName": true}
-
-// overrideProperties are the override properties the local view applies.
-var overrideProperties = map[string]bool{"displayName": true, "unit": true, "decimals": true, "color": true, "thresholds": true, "noValue": true}
 
 // fieldDisplay is one field's config: the panel's defaults, the panel
 // type's defaults where the file sets nothing, and matching overrides.
@@ -24,23 +21,23 @@ type fieldDisplay struct {
 	unit        string
 	decimals    *float64
 	noValue     *string
-	color       dashboard.FieldColor
-	thresholds  dashboard.ThresholdsConfig
+	color       sdk.FieldColor
+	thresholds  sdk.ThresholdsConfig
 }
 
 // Grafana's defaults: thresholds green, then red from 80; the colour mode
 // is thresholds for stat and table, the classic palette for charts.
-func defaultThresholds() dashboard.ThresholdsConfig {
+func defaultThresholds() sdk.ThresholdsConfig {
 	eighty := 80.0
-	return dashboard.ThresholdsConfig{Mode: dashboard.ThresholdsModeAbsolute, Steps: []dashboard.Threshold{{Color: "green"}, {Color: "red", Value: &eighty}}}
+	return sdk.ThresholdsConfig{Mode: sdk.ThresholdsModeAbsolute, Steps: []sdk.Threshold{{Color: "green"}, {Color: "red", Value: &eighty}}}
 }
 
-func (p Panel) fieldConfig(frame Frame, field Field, panelType string) fieldDisplay {
+func (p panel) fieldConfig(frame dashboard.Frame, field dashboard.Field, panelType string) fieldDisplay {
 	d := p.FieldConfig.Defaults
-	fd := fieldDisplay{unit: deref(d.Unit), decimals: d.Decimals, noValue: d.NoValue, thresholds: defaultThresholds()}
-	fd.color.Mode = dashboard.FieldColorModeIdThresholds
+	fd := fieldDisplay{unit: ptr.Deref(d.Unit, ""), decimals: d.Decimals, noValue: d.NoValue, thresholds: defaultThresholds()}
+	fd.color.Mode = sdk.FieldColorModeIdThresholds
 	if panelType == "barchart" || panelType == "timeseries" {
-		fd.color.Mode = dashboard.FieldColorModeIdPaletteClassic
+		fd.color.Mode = sdk.FieldColorModeIdPaletteClassic
 	}
 	if d.Color != nil {
 		fd.color = *d.Color
@@ -48,7 +45,7 @@ func (p Panel) fieldConfig(frame Frame, field Field, panelType string) fieldDisp
 	if d.Thresholds != nil {
 		fd.thresholds = *d.Thresholds
 	}
-	displayName := deref(d.DisplayName)
+	displayName := ptr.Deref(d.DisplayName, "")
 	for _, o := range p.FieldConfig.Overrides {
 		option := fmt.Sprint(o.Matcher.Options)
 		if o.Matcher.Id == "byFrameRefID" && option != frame.RefID || o.Matcher.Id == "byName" && option != field.Name {
@@ -111,7 +108,7 @@ func (fd fieldDisplay) display(title string, raw any, index int) DisplayValue {
 // colour, or the palette's colour for the field.
 func (fd fieldDisplay) valueColor(n float64, index int) string {
 	switch fd.color.Mode {
-	case dashboard.FieldColorModeIdThresholds:
+	case sdk.FieldColorModeIdThresholds:
 		color := ""
 		for _, step := range fd.thresholds.Steps {
 			if step.Value == nil || n >= *step.Value {
@@ -119,15 +116,15 @@ func (fd fieldDisplay) valueColor(n float64, index int) string {
 			}
 		}
 		return colorHex(color)
-	case dashboard.FieldColorModeIdFixed:
-		return colorHex(deref(fd.color.FixedColor))
+	case sdk.FieldColorModeIdFixed:
+		return colorHex(ptr.Deref(fd.color.FixedColor, ""))
 	}
 	return colorHex(classicPalette[index%len(classicPalette)])
 }
 
 // seriesColor is the colour of a whole series (bars, lines).
 func (fd fieldDisplay) seriesColor(index int) string {
-	if fd.color.Mode == dashboard.FieldColorModeIdThresholds && len(fd.thresholds.Steps) > 0 {
+	if fd.color.Mode == sdk.FieldColorModeIdThresholds && len(fd.thresholds.Steps) > 0 {
 		return colorHex(fd.thresholds.Steps[0].Color)
 	}
 	return fd.valueColor(0, index)
