@@ -1,34 +1,19 @@
 package local
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/testenv"
 )
-
-// loadManifests reads the repository's manifests, as clima dev does.
-func loadManifests(t *testing.T) *manifest.Set {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := manifest.Load(root, manifest.Dirs...)
-	if err != nil {
-		t.Fatalf("loading the manifests: %v", err)
-	}
-	return set
-}
 
 // TestServiceEnv: each Service's environment here is its manifest's with
 // every cluster name rewritten to where the same thing listens locally,
 // Secrets resolved to the local servers' credentials, RabbitMQ names
 // prefixed, Knative's own variables, and loopback as the address to listen on.
 func TestServiceEnv(t *testing.T) {
-	set := loadManifests(t)
+	set := testenv.Manifests(t)
 	local := here{
 		services: map[string]string{}, stores: map[string]string{"redis": "127.0.0.1:7001", "valkey": "127.0.0.1:7002"},
 		kafka: []string{"127.0.0.1:9001"}, rabbit: "amqp://guest:guest@127.0.0.1:5673/", broker: "http://127.0.0.1:8080",
