@@ -38,8 +38,9 @@ type Panel struct {
 	FieldConfig        dashboard.FieldConfigSource
 	// Stat holds the stat panel's options (nil for other types).
 	Stat *stat.Options
-	// Unsupported says what of this panel the local view cannot draw;
-	// such a panel is shown saying so, never dropped.
+	// Unsupported says what of this panel the data path cannot run (a
+	// query, a transformation, an override); view.Unsupported adds a type
+	// it does not draw.
 	Unsupported []string
 }
 
@@ -52,9 +53,6 @@ type Target struct {
 	// Math is a server-side expression ("$A - $B") when Redis is nil.
 	Math string
 }
-
-// Panel types the local view draws.
-var supportedPanels = map[string]bool{"stat": true, "barchart": true, "table": true, "timeseries": true}
 
 // overrideMatchers are the override matchers the local view applies.
 var overrideMatchers = map[string]bool{"byFrameRefID": true, "byName": true}
@@ -126,9 +124,6 @@ func newPanel(src *dashboard.Panel) (Panel, error) {
 	}
 	if src.FieldConfig != nil {
 		p.FieldConfig = *src.FieldConfig
-	}
-	if !supportedPanels[p.Type] {
-		p.Unsupported = append(p.Unsupported, fmt.Sprintf("panel type %q (stat, barchart, table and timeseries are drawn locally)", p.Type))
 	}
 	if o, ok := src.Options.(*stat.Options); ok {
 		p.Stat = o

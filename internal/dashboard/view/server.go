@@ -83,8 +83,9 @@ func (s *Server) Handler() http.Handler {
 // pagePanel is a panel's place and title, for the template.
 type pagePanel struct {
 	dashboard.Panel
-	Streaming bool
-	StreamMs  int
+	Unsupported []string // the view's, the panel's own among them
+	Streaming   bool
+	StreamMs    int
 }
 
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +96,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	panels := make([]pagePanel, len(b.Panels))
 	for i, p := range b.Panels {
-		panels[i] = pagePanel{Panel: p}
+		panels[i] = pagePanel{Panel: p, Unsupported: Unsupported(p)}
 		for _, t := range p.Targets {
 			if t.Redis != nil && t.Redis.Streaming {
 				panels[i].Streaming = true

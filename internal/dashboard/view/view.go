@@ -105,11 +105,31 @@ func Render(ctx context.Context, b *dashboard.Board, stores map[string]*redis.Cl
 // panel is a dashboard panel as the view draws it.
 type panel struct{ dashboard.Panel }
 
+// drawers are the panel types the view draws, each with what it makes of
+// the panel's frames: adding a type is a drawer here and its drawing in
+// web/static/app.js.
+var drawers = map[string]func(p panel, frames []dashboard.Frame, v *PanelView){
+	"stat":       func(p panel, frames []dashboard.Frame, v *PanelView) { v.Stat = p.stat(frames) },
+	"barchart":   func(p panel, frames []dashboard.Frame, v *PanelView) { v.Bars, v.Message = p.bars(frames) },
+	"table":      func(p panel, frames []dashboard.Frame, v *PanelView) { v.Table, v.Message = p.table(frames) },
+	"timeseries": func(p panel, frames []dashboard.Frame, v *PanelView) { v.Series, v.Message = p.series(frames) },
+}
+
+// Unsupported says what of a panel the view cannot draw: what the data
+// path cannot run (the panel's Unsupported), and a type it has no drawer
+// for. Such a panel is shown saying so, never dropped.
+func Unsupported(p dashboard.Panel) []string {
+	if _, ok := drawers[p.Type]; ok || p.Type == "row" { // a row's own message says it
+		return p.Unsupported
+	}
+	return append([]string{fmt.Sprintf("panel type %q (stat, barchart, table and timeseries are drawn locally)", p.Type)}, p.Unsupported...)
+}
+
 // RenderPanel runs one panel's queries and draws its data.
 func RenderPanel(ctx context.Context, dp dashboard.Panel, stores map[string]*redis.Client) PanelView {
 	p := panel{dp}
-	v := PanelView{ID: p.ID, Type: p.Type, Unsupported: p.Unsupported, Frames: []dashboard.Frame{}}
-	if len(p.Unsupported) > 0 {
+	v := PanelView{ID: p.ID, Type: p.Type, Unsupported: Unsupported(dp), Frames: []dashboard.Frame{}}
+	if len(v.Unsupported) > 0 {
 		return v
 	}
 	frames, err := p.Frames(ctx, stores)
@@ -118,16 +138,7 @@ func RenderPanel(ctx context.Context, dp dashboard.Panel, stores map[string]*red
 		return v
 	}
 	v.Frames = frames
-	switch p.Type {
-	case "stat":
-		v.Stat = p.stat(frames)
-	case "barchart":
-		v.Bars, v.Message = p.bars(frames)
-	case "table":
-		v.Table, v.Message = p.table(frames)
-	case "timeseries":
-		v.Series, v.Message = p.series(frames)
-	}
+	drawers[p.Type](p, frames, &v)
 	return v
 }
 

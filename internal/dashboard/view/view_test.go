@@ -208,3 +208,23 @@ func filled(t *testing.T) map[string]*redis.Client {
 	clients, _ := testenv.DashboardStores(t)
 	return clients
 }
+
+// TestCommittedPanelsAreDrawn: the view has a drawer for every panel type
+// of the file the cluster's Grafana provisions, and says so of one it has
+// none for.
+func TestCommittedPanelsAreDrawn(t *testing.T) {
+	b, err := dashboard.Load(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range b.Panels {
+		if u := view.Unsupported(p); len(u) > 0 {
+			t.Errorf("panel %q (%s): %v", p.Title, p.Type, u)
+		}
+	}
+	pie := b.Panels[0]
+	pie.Type = "piechart"
+	if u := view.Unsupported(pie); len(u) != 1 || !strings.HasPrefix(u[0], `panel type "piechart"`) {
+		t.Errorf("a piechart: %q", u)
+	}
+}
