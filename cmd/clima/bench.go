@@ -8,7 +8,6 @@ import (
 	"io"
 	"sort"
 	"text/tabwriter"
-	"time"
 
 	"github.com/clima-dev/clima/internal/bench"
 	"github.com/clima-dev/clima/internal/local"
@@ -21,7 +20,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	batch := fs.Int("batch", 1, "reports per event (1: single-report events)")
 	concurrency := fs.Int("c", 64, "requests in flight at most")
 	rate := fs.Float64("rate", 0, "reports per second to send at (0: as fast as the pipeline takes them)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the stores after the last send")
+	timeout := fs.Duration("timeout", storesTimeout, "how long to wait for the stores after the last send")
 	input := fs.Bool("input", false, "post plain JSON to ingest's legacy /input instead of CloudEvents to the Broker")
 	hop := fs.Bool("hop", true, "measure a bare net/http hop at the same concurrency too")
 	asJSON := fs.Bool("json", false, "print the result as JSON")

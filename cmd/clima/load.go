@@ -60,7 +60,7 @@ func load(ctx context.Context, args []string, out io.Writer) error {
 	batchSize := fs.Int("batch-size", 100, "reports per CloudEvents batch")
 	legacyWeight := fs.Int("legacy-batch-weight", 0, "weight of legacy arrays")
 	legacySize := fs.Int("legacy-batch-size", 10000, "reports per legacy array")
-	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for the stores after Locust stops")
+	timeout := fs.Duration("timeout", storesTimeout, "how long to wait for the stores after Locust stops")
 	stopTimeout := fs.Duration("stop-timeout", defaultStopTimeout, "how long Locust lets the requests in flight finish when it stops (0: it kills them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -140,6 +140,9 @@ const (
 	// a 10,000-report array takes about a second, and ingest gives up on
 	// the Broker after its SINK_TIMEOUT (TestStopTimeoutOutlastsIngest).
 	defaultStopTimeout = 60 * time.Second
+	// storesTimeout is how long load and bench wait, by default, for the
+	// stores to hold what was accepted once the sends have ended.
+	storesTimeout = 2 * time.Minute
 	// settle is how long a store must hold still, once it holds every
 	// accepted report, for the verdict to count what it holds of the
 	// reports in doubt.

@@ -182,17 +182,3 @@ func TestRowsShowTheirPanels(t *testing.T) {
 		t.Fatalf("panels %+v, want the row (unsupported) and its stat", b.Panels)
 	}
 }
-
-// committedJSON is grafana/dashboard.json as plain JSON, to change.
-func committedJSON(t *testing.T) map[string]any {
-	t.Helper()
-	data, err := os.ReadFile(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}

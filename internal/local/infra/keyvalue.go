@@ -173,17 +173,21 @@ func (kv *KeyValue) PID() int {
 	return kv.cmd.Process.Pid
 }
 
+// keyValueStartTimeout bounds the wait for a store server to answer PING:
+// one started here replays its append-only file first.
+const keyValueStartTimeout = 15 * time.Second
+
 func pingKeyValue(ctx context.Context, kv *KeyValue) error {
 	client := kv.adminClient()
 	defer client.Close()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(keyValueStartTimeout)
 	for {
 		err := client.Ping(ctx).Err()
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s at %s does not answer: %w", kv.name, kv.addr, err)
+			return fmt.Errorf("%s at %s does not answer within %s: %w", kv.name, kv.addr, keyValueStartTimeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -45,18 +45,22 @@ func StartRabbitMQ(ctx context.Context, rawURL string, log *slog.Logger) (*Rabbi
 		return nil, fmt.Errorf("starting RabbitMQ: %v: %s", err, out)
 	}
 	r.started = true
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(rabbitStartTimeout)
 	for {
 		err := dialRabbit(r.url)
 		if err == nil {
 			return r, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("RabbitMQ did not answer within 90s: %w", err)
+			return nil, fmt.Errorf("RabbitMQ did not answer within %s: %w", rabbitStartTimeout, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// rabbitStartTimeout bounds the wait for a RabbitMQ started here to answer:
+// its first start on a machine sets up its data folder.
+const rabbitStartTimeout = 90 * time.Second
 
 // rabbitLoopbackEnv makes a RabbitMQ the project starts listen on loopback
 // only: AMQP, the Erlang distribution port and epmd (scripts/deps.sh sets

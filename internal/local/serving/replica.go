@@ -90,11 +90,20 @@ func (b *bufferPool) Get() []byte { return *b.pool.Get().(*[]byte) }
 
 func (b *bufferPool) Put(p []byte) { b.pool.Put(&p) }
 
+const (
+	// readyTimeout bounds a replica's cold start: a function starts in
+	// milliseconds, a writer once its broker answers.
+	readyTimeout = 30 * time.Second
+	// probeTimeout is a readiness probe's, Kubernetes' default
+	// timeoutSeconds (1).
+	probeTimeout = time.Second
+)
+
 // waitReady polls the function's readiness, as Knative's probes do.
 func (s *Service) waitReady(p *process) error {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(readyTimeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		err := Probe(ctx, p.addr, s.grpc)
 		cancel()
 		if err == nil {
@@ -106,7 +115,7 @@ func (s *Service) waitReady(p *process) error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after 30s: %w", s.name, err)
+			return fmt.Errorf("%s not ready after %s: %w", s.name, readyTimeout, err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
