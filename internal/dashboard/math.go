@@ -5,14 +5,18 @@ import (
 	"regexp"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
 )
 
 // Grafana's server-side math expressions run in Grafana's backend, which is
-// not importable as a library; their arithmetic on numbers (+ - * /,
-// parentheses, $A / ${A} references), which is what a stat over single
-// values uses, is evaluated with github.com/expr-lang/expr, the references
-// mapped to identifiers first. Functions (Grafana's run on series) are
-// refused when the file is read: expr's built-ins are disabled.
+// not importable as a library; their arithmetic on numbers (+ - * /, unary
+// minus, parentheses, $A / ${A} references), which is what a stat over
+// single values uses, is evaluated with github.com/expr-lang/expr, the
+// references mapped to identifiers first. Everything else expr knows
+// (functions, %, **, comparisons, bare names) is refused when the file is
+// read, so that what the view draws is what Grafana would compute.
 
 // mathRef is a reference to a query: $A or ${A}.
 var mathRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
@@ -26,28 +30,78 @@ const refPrefix = "ref_"
 type mathExpr func(refs map[string]float64) (float64, error)
 
 func parseMath(s string) (mathExpr, error) {
+	var names []string
+	env := map[string]float64{}
 	src := mathRef.ReplaceAllStringFunc(s, func(ref string) string {
 		m := mathRef.FindStringSubmatch(ref)
-		return refPrefix + m[1] + m[2]
+		name := m[1] + m[2]
+		if _, seen := env[refPrefix+name]; !seen {
+			names = append(names, name)
+		}
+		env[refPrefix+name] = 0
+		return refPrefix + name
 	})
-	program, err := expr.Compile(src, expr.DisableAllBuiltins(), expr.AsFloat64())
+	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, err
 	}
-	return func(refs map[string]float64) (float64, error) {
-		env := make(map[string]any, len(refs))
-		for name, v := range refs {
-			env[refPrefix+name] = v
+	arithmetic := &arithmeticOnly{refs: env}
+	ast.Walk(&tree.Node, arithmetic)
+	if arithmetic.refused != "" {
+		return nil, fmt.Errorf("%q: %s is not arithmetic on numbers", s, arithmetic.refused)
+	}
+	// The environment's names, all numbers, make expr check the types now.
+	program, err := expr.Compile(src, expr.Env(env), expr.DisableAllBuiltins(), expr.AsFloat64())
+	if err != nil {
+		return nil, err
+	}
+	return func(refs map[string]float64) (float64, error) { return runMath(program, names, refs) }, nil
+}
+
+func runMath(program *vm.Program, names []string, refs map[string]float64) (float64, error) {
+	env := make(map[string]any, len(names))
+	for _, name := range names {
+		v, ok := refs[name]
+		if !ok {
+			return 0, fmt.Errorf("no number for $%s", name)
 		}
-		for _, m := range mathRef.FindAllStringSubmatch(s, -1) {
-			if _, ok := refs[m[1]+m[2]]; !ok {
-				return 0, fmt.Errorf("no number for $%s%s", m[1], m[2])
-			}
+		env[refPrefix+name] = v
+	}
+	out, err := expr.Run(program, env)
+	if err != nil {
+		return 0, err
+	}
+	return out.(float64), nil
+}
+
+// arithmeticOnly records the first node that is not a number, a
+// reference, + - * / or a unary minus.
+type arithmeticOnly struct {
+	refs    map[string]float64
+	refused string
+}
+
+func (a *arithmeticOnly) Visit(node *ast.Node) {
+	if a.refused != "" {
+		return
+	}
+	switch n := (*node).(type) {
+	case *ast.IntegerNode, *ast.FloatNode:
+	case *ast.IdentifierNode:
+		if _, ok := a.refs[n.Value]; !ok {
+			a.refused = "the name " + n.Value // not a $reference
 		}
-		out, err := expr.Run(program, env)
-		if err != nil {
-			return 0, err
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "+", "-", "*", "/":
+		default:
+			a.refused = "the operator " + n.Operator
 		}
-		return out.(float64), nil
-	}, nil
+	case *ast.UnaryNode:
+		if n.Operator != "-" && n.Operator != "+" {
+			a.refused = "the operator " + n.Operator
+		}
+	default:
+		a.refused = fmt.Sprintf("%T", n)
+	}
 }

@@ -8,6 +8,8 @@ func TestMath(t *testing.T) {
 		expr string
 		want float64
 		err  bool
+		// refused is an error when the file is read, before any number.
+		refused bool
 	}{
 		{expr: "$A - $B", want: 3},
 		{expr: "${A}-${B}", want: 3},
@@ -15,13 +17,24 @@ func TestMath(t *testing.T) {
 		{expr: "($A - $B) * $C2", want: 6},
 		{expr: "-$A / 4 + 1.5", want: -13.5},
 		{expr: "$in + $A", want: 64}, // a refId that is one of expr's words
-		{expr: "$A - $D", err: true},
-		{expr: "abs($A)", err: true},
-		{expr: "$A -", err: true},
-		{expr: "($A", err: true},
+		{expr: "$A - $D", err: true}, // no number for D: refused when drawn
+		{expr: "abs($A)", refused: true},
+		{expr: "$A -", refused: true},
+		{expr: "($A", refused: true},
+		{expr: "$A % 2", refused: true},
+		{expr: "$A ** 2", refused: true},
+		{expr: "$A > 2", refused: true},
+		{expr: "A + 1", refused: true}, // a bare name, not a $reference
+		{expr: "'a' + $A", refused: true},
 	} {
 		t.Run(tc.expr, func(t *testing.T) {
 			e, err := parseMath(tc.expr)
+			if tc.refused != (err != nil) {
+				t.Fatalf("parsing: %v; want refused %v", err, tc.refused)
+			}
+			if tc.refused {
+				return
+			}
 			var got float64
 			if err == nil {
 				got, err = e(refs)
