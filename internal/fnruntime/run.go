@@ -34,8 +34,9 @@ const (
 	writeTimeout     = 5 * time.Minute // Knative's default revision timeout
 	idleTimeout      = 2 * time.Minute
 	readinessTimeout = time.Second
-	// drainTimeout bounds the wait for in-flight requests after SIGTERM; it
-	// stays under Kubernetes' default 30 s grace period.
+	// drainTimeout bounds the wait for in-flight requests after SIGTERM; with
+	// closeTimeout it fits the pod's grace period, which Knative sets to the
+	// revision's timeoutSeconds (TestDrainFitsTheGracePeriod).
 	drainTimeout = 25 * time.Second
 	closeTimeout = 5 * time.Second
 )

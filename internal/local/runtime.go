@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options) error {
 	return nil
 }
 
-func (r *runtime) start(ctx context.Context) error {
+func (r *runtime) start(ctx context.Context) (err error) {
 	// The addresses of an earlier run are gone: nothing may read them.
 	if err := os.Remove(filepath.Join(r.opts.StateDir, EndpointsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -162,7 +162,6 @@ func (r *runtime) start(ctx context.Context) error {
 		return err
 	}
 
-	var err error
 	kafkaDir := filepath.Join(dataDir, "kafka")
 	kafkaConfig := infra.KafkaConfig{External: r.opts.KafkaBrokers, Storage: r.opts.KafkaStorage, Dir: kafkaDir, MaxMessageBytes: events.MaxEventBytes}
 	if r.kafka, err = infra.StartKafka(ctx, kafkaConfig, eventing.Topics(r.set), r.log); err != nil {
@@ -223,7 +222,15 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	mux.Handle("/", http.HandlerFunc(r.serveBrokers))
 	r.ingress = httpserver.New(mux)
-	go func() { _ = r.ingress.Serve(lis) }()
+	// Served once the data plane exists: until then the listener only
+	// queues connections, so /status and the Brokers never see a nil plane.
+	defer func() {
+		if err == nil {
+			go func() { _ = r.ingress.Serve(lis) }()
+		} else {
+			_ = lis.Close()
+		}
+	}()
 
 	asConfig, err := r.autoscalerConfig()
 	if err != nil {
@@ -277,16 +284,22 @@ func (r *runtime) start(ctx context.Context) error {
 	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
+		svc.ScaleToInitial()
 		r.dispatchWG.Go(func() { svc.Run(ctx) })
 	}
 	return r.writeEndpoints()
 }
 
+// shutdownTimeout bounds the wait of the ingress and of each Service's
+// endpoint for the requests in flight. A replica then gets its revision's
+// timeout and a store server its grace period, as a kubelet gives a pod.
+const shutdownTimeout = time.Minute
+
 // stop stops, in order, the ingress (a Ctrl-C accepts nothing more), the
 // dispatchers, the Services (each drains) and the servers the runtime
 // started.
 func (r *runtime) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if r.ingress != nil {
 		_ = r.ingress.Shutdown(ctx)
@@ -309,8 +322,9 @@ func (r *runtime) stop() {
 		if kv.PID() != 0 {
 			stopped++
 		}
-		kv.Close()
+		wg.Go(kv.Close)
 	}
+	wg.Wait()
 	if r.kafka != nil {
 		r.kafka.Close()
 	}

@@ -10,7 +10,6 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
-	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/local/eventing"
 )
 
@@ -58,12 +57,8 @@ func (r *runtime) resolve(d *duckv1.Destination) (duckv1.Addressable, error) {
 	return duckv1.Addressable{}, errors.New("destination has neither ref nor uri")
 }
 
-// serveBrokers is the Brokers' ingress, once the data plane is made (the
-// listener opens before it, as its address is the Brokers').
+// serveBrokers is the Brokers' ingress. The listener opens before the data
+// plane is made, as its address is the Brokers', and is served after.
 func (r *runtime) serveBrokers(w http.ResponseWriter, req *http.Request) {
-	if r.plane == nil {
-		apierr.Write(w, apierr.New(http.StatusServiceUnavailable, "clima dev is starting"))
-		return
-	}
 	r.plane.ServeHTTP(w, req)
 }

@@ -2,11 +2,7 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -92,16 +88,5 @@ func TestAutoscalerConfig(t *testing.T) {
 	r.opts.Autoscaler = map[string]string{"stable-window": "soon"}
 	if _, err := r.autoscalerConfig(); err == nil {
 		t.Fatal("an invalid stable window was taken")
-	}
-}
-
-// TestBrokersAnswerOnceWired: the ingress listens before the data plane is
-// made (the Brokers' addresses are its own), and answers 503 until it is.
-func TestBrokersAnswerOnceWired(t *testing.T) {
-	rec := httptest.NewRecorder()
-	(&runtime{}).serveBrokers(rec, httptest.NewRequest(http.MethodPost, "/clima/default", strings.NewReader("{}")))
-	var body map[string]string
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusServiceUnavailable || body["error"] != "clima dev is starting" {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

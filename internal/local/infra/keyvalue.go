@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/manifest"
@@ -52,7 +53,9 @@ type KeyValueSpec struct {
 	Name        string
 	AdminSecret string
 	Users       []manifest.StoreUser
-	Grace       time.Duration
+	// Grace is SIGTERM to SIGKILL; zero, a spec that names none, is
+	// Kubernetes' default (30 s).
+	Grace time.Duration
 }
 
 // URLAs is the server's address with user's name and password, for the
@@ -72,6 +75,9 @@ func (kv *KeyValue) URLAs(user string) string {
 // the server gets the StatefulSet's users, with random passwords.
 func StartKeyValue(ctx context.Context, spec KeyValueSpec, rawURL, dir string, log *slog.Logger) (*KeyValue, error) {
 	kv := &KeyValue{name: spec.Name, secrets: map[string]string{}, grace: spec.Grace}
+	if kv.grace == 0 {
+		kv.grace = corev1.DefaultTerminationGracePeriodSeconds * time.Second
+	}
 	for _, u := range spec.Users {
 		user := launch.User{Name: u.Name, Password: randomHex(16), Rules: u.Rules}
 		kv.users = append(kv.users, user)

@@ -138,6 +138,9 @@ func TestReplayKPA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
+	if a.spec.TargetValue != 70 || a.spec.StableWindow != cfg.StableWindow {
+		t.Fatalf("the KPA's spec: target %v, stable window %s; want ingest's 70 and the config's %s", a.spec.TargetValue, a.spec.StableWindow, cfg.StableWindow)
+	}
 	if m := a.replay(recorded); len(m) != 0 {
 		t.Fatalf("a recording the KPA agrees with: %v", m)
 	}

@@ -254,12 +254,12 @@ func (s *Service) URL() string { return s.url }
 // SetEnv sets the replicas' environment; call it before Run.
 func (s *Service) SetEnv(env []string) { s.env = env }
 
-// Run starts the revision at its initial scale, then lets its KPA decide
-// every tick until ctx ends.
-func (s *Service) Run(ctx context.Context) {
-	s.scale(s.scaler.initialScale())
-	s.autoscale(ctx)
-}
+// ScaleToInitial starts the revision's initial-scale replicas, in the
+// background: call it once, before Run.
+func (s *Service) ScaleToInitial() { s.scale(s.scaler.initialScale()) }
+
+// Run lets the revision's KPA decide every tick until ctx ends.
+func (s *Service) Run(ctx context.Context) { s.autoscale(ctx) }
 
 // Decisions are the KPA's ticks so far.
 func (s *Service) Decisions() []Decision { return s.scaler.history() }
