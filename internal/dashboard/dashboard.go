@@ -13,7 +13,7 @@ import (
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	sdk "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/expr"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"k8s.io/utils/ptr"
@@ -32,10 +32,10 @@ type Panel struct {
 	ID                 uint32
 	Title, Description string
 	Type               string
-	GridPos            dashboard.GridPos
+	GridPos            sdk.GridPos
 	Targets            []Target
-	Transformations    []dashboard.DataTransformerConfig
-	FieldConfig        dashboard.FieldConfigSource
+	Transformations    []sdk.DataTransformerConfig
+	FieldConfig        sdk.FieldConfigSource
 	// Stat holds the stat panel's options (nil for other types).
 	Stat *stat.Options
 	// Unsupported says what of this panel the data path cannot run (a
@@ -77,7 +77,7 @@ func Parse(data []byte) (*Board, error) {
 	// The SDK decodes panel options and queries through a registry of
 	// plugins that must be filled first.
 	registerPlugins.Do(plugins.RegisterDefaultPlugins)
-	var d dashboard.Dashboard
+	var d sdk.Dashboard
 	if err := d.UnmarshalJSONStrict(data); err != nil {
 		return nil, fmt.Errorf("reading the dashboard with Grafana's types: %w", err)
 	}
@@ -85,7 +85,7 @@ func Parse(data []byte) (*Board, error) {
 		return nil, fmt.Errorf("validating the dashboard with Grafana's types: %w", err)
 	}
 	b := &Board{UID: ptr.Deref(d.Uid, ""), Title: ptr.Deref(d.Title, ""), Refresh: ptr.Deref(d.Refresh, "")}
-	var panels []*dashboard.Panel
+	var panels []*sdk.Panel
 	for _, pr := range d.Panels {
 		if row := pr.RowPanel; row != nil {
 			// A row is shown as a panel that says it is not drawn; the
@@ -112,7 +112,7 @@ func Parse(data []byte) (*Board, error) {
 	return b, nil
 }
 
-func newPanel(src *dashboard.Panel) (Panel, error) {
+func newPanel(src *sdk.Panel) (Panel, error) {
 	p := Panel{Title: ptr.Deref(src.Title, ""), Description: ptr.Deref(src.Description, ""), Type: src.Type, Transformations: src.Transformations}
 	if src.Id != nil {
 		p.ID = *src.Id
@@ -120,7 +120,7 @@ func newPanel(src *dashboard.Panel) (Panel, error) {
 	if src.GridPos != nil {
 		p.GridPos = *src.GridPos
 	} else {
-		p.GridPos = *dashboard.NewGridPos()
+		p.GridPos = *sdk.NewGridPos()
 	}
 	if src.FieldConfig != nil {
 		p.FieldConfig = *src.FieldConfig

@@ -17,8 +17,9 @@ import (
 
 const committed = "../../grafana/dashboard.json"
 
-// TestCommittedDashboardIsSupported keeps every panel of the file the
-// cluster's Grafana provisions drawable by the local view.
+// TestCommittedDashboardIsSupported keeps every query, transformation and
+// override of the file the cluster's Grafana provisions in what the data
+// path runs (view's TestCommittedPanelsAreDrawn adds the panel types).
 func TestCommittedDashboardIsSupported(t *testing.T) {
 	b, err := dashboard.Load(committed)
 	if err != nil {
@@ -82,8 +83,7 @@ func TestStrictRead(t *testing.T) {
 	}
 }
 
-// filled are Redis and Valkey filled as the consumers fill them: 60 and 57
-// reports, 2 dead letters in Redis; the clients log in as Grafana's read-only user.
+// frameJSON is f as the datasource sends it to Grafana's frontend.
 func frameJSON(t *testing.T, f dashboard.Frame) string {
 	t.Helper()
 	data, err := json.Marshal(f)

@@ -20,7 +20,7 @@ import (
 // its topic of one partition; its ingress address answers nothing.
 func testBroker(t *testing.T) (*infra.Kafka, *broker) {
 	t.Helper()
-	topic := BrokerTopic("clima", "default")
+	topic := brokerTopic("clima", "default")
 	k, err := infra.StartKafka(context.Background(), infra.KafkaConfig{Storage: infra.KafkaMemory, MaxMessageBytes: events.MaxEventBytes}, []infra.Topic{{Name: topic, Partitions: 1}}, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func New(cfg Config) (*Plane, error) {
 		if err != nil {
 			return nil, err
 		}
-		topic := BrokerTopic(b.Namespace, b.Name)
+		topic := brokerTopic(b.Namespace, b.Name)
 		p.brokers[b.Namespace+"/"+b.Name] = &broker{namespace: b.Namespace, name: b.Name, address: duckv1.Addressable{URL: address},
 			topic: topic, writer: newBrokerWriter(cfg.Kafka, topic), log: cfg.Log}
 	}
@@ -97,7 +97,7 @@ func New(cfg Config) (*Plane, error) {
 		}
 		tr := &trigger{name: t.Name, filter: triggerFilter(t.Spec), subscriber: subscriber, policy: pol, broker: b, sender: p.sender}
 		p.triggers = append(p.triggers, tr)
-		p.loops = append(p.loops, newKafkaLoop(cfg.Kafka, TriggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, cfg.Log, tr.handle))
+		p.loops = append(p.loops, newKafkaLoop(cfg.Kafka, triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, cfg.Log, tr.handle))
 	}
 	for _, ks := range cfg.Set.KafkaSources {
 		sink, err := cfg.Resolve(&ks.Spec.Sink)
@@ -202,12 +202,12 @@ func (p *Plane) Close() {
 	}
 }
 
-// BrokerTopic is a Broker's topic, named as the Kafka broker names it.
-func BrokerTopic(namespace, name string) string { return "knative-broker-" + namespace + "-" + name }
+// brokerTopic is a Broker's topic, named as the Kafka broker names it.
+func brokerTopic(namespace, name string) string { return "knative-broker-" + namespace + "-" + name }
 
-// TriggerGroup is a Trigger's consumer group, named as the Kafka broker
+// triggerGroup is a Trigger's consumer group, named as the Kafka broker
 // names it.
-func TriggerGroup(namespace, name string) string { return "knative-trigger-" + namespace + "-" + name }
+func triggerGroup(namespace, name string) string { return "knative-trigger-" + namespace + "-" + name }
 
 // Topics are the Kafka topics the plane needs: the KafkaTopics of the
 // manifests, with their configs, and one per Broker, with the partitions
@@ -230,7 +230,7 @@ func Topics(set *manifest.Set) []infra.Topic {
 				}
 			}
 		}
-		topics = append(topics, infra.Topic{Name: BrokerTopic(b.Namespace, b.Name), Partitions: partitions})
+		topics = append(topics, infra.Topic{Name: brokerTopic(b.Namespace, b.Name), Partitions: partitions})
 	}
 	return topics
 }
@@ -249,8 +249,8 @@ func configValue(v any) string {
 func ConsumerGroups(set *manifest.Set) map[string][]string {
 	groups := map[string][]string{}
 	for _, t := range set.Triggers {
-		topic := BrokerTopic(t.Namespace, t.Spec.Broker)
-		groups[topic] = append(groups[topic], TriggerGroup(t.Namespace, t.Name))
+		topic := brokerTopic(t.Namespace, t.Spec.Broker)
+		groups[topic] = append(groups[topic], triggerGroup(t.Namespace, t.Name))
 	}
 	for _, ks := range set.KafkaSources {
 		for _, topic := range ks.Spec.Topics {
