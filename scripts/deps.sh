@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what clima's tests and local runtime need, idempotently:
-# redis-server, rabbitmq-server, python3-locust and chromium from Debian's packages (as
+# redis-server, rabbitmq-server, prometheus, python3-locust and chromium from Debian's packages (as
 # root or through sudo), then RabbitMQ started when nothing answers on its
 # port. Tests start their own redis-server processes; Kafka is embedded.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 # Locust for make load and its test; Debian's runs with Debian's python3.
 [ -x /usr/bin/locust ] || missing+=(python3-locust)
+# Prometheus, which clima dev starts on a free port to scrape every replica.
+command -v prometheus >/dev/null || missing+=(prometheus)
 # Chromium for the dashboard's browser tests and make screenshot.
 # (the names internal/browser looks for)
 [ -n "${CHROMIUM:-}" ] || command -v chromium chromium-browser google-chrome google-chrome-stable >/dev/null || missing+=(chromium)

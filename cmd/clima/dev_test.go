@@ -356,6 +356,10 @@ func TestDev(t *testing.T) {
 		}
 	})
 
+	t.Run("Prometheus holds what every function and clima dev counted", func(t *testing.T) {
+		checkMetrics(t, d)
+	})
+
 	t.Run("a legacy array of 10,000 at /input lands in both stores", func(t *testing.T) {
 		batch := make([]map[string]string, 10_000)
 		for i := range batch {

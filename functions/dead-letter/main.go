@@ -24,7 +24,7 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Fun
 	}
 	// A dead letter is an event the Broker took, however large: one refused
 	// for its size elsewhere must still be recorded here.
-	fn := fnruntime.EventFunctionLimit((&deadLetters{store: s, log: log}).handle, events.MaxEventBytes, log)
+	fn := fnruntime.EventFunctionLimit(newDeadLetters(s, log).handle, events.MaxEventBytes, log)
 	fn.Ready = s.Ping
 	fn.Close = func(context.Context) error { return s.Close() }
 	return fn, nil

@@ -14,6 +14,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/apierr"
@@ -31,6 +34,21 @@ type ingest struct {
 	sink sender
 	now  func() time.Time
 	log  *slog.Logger
+	// accepted counts the reports validated and handed on, by how they came.
+	accepted metric.Int64Counter
+}
+
+// How reports came, as the accepted counter's attribute clima.ingest.via.
+var (
+	viaEvent = metric.WithAttributeSet(attribute.NewSet(attribute.String("clima.ingest.via", "cloudevent")))
+	viaInput = metric.WithAttributeSet(attribute.NewSet(attribute.String("clima.ingest.via", "input")))
+)
+
+func newIngest(sink sender, log *slog.Logger) *ingest {
+	// The global MeterProvider, which the function runtime sets.
+	accepted, _ := otel.Meter("github.com/clima-dev/clima/functions/ingest").Int64Counter("clima.reports.accepted",
+		metric.WithUnit("{report}"), metric.WithDescription("Reports validated and handed on to the Broker"))
+	return &ingest{sink: sink, now: time.Now, log: log, accepted: accepted}
 }
 
 // accept validates what a client sent and gives the reports their ids and
@@ -50,7 +68,7 @@ func (in *ingest) accept(source, id, contentType string, data []byte) ([]events.
 
 // handleReported answers a clima.weather.reported event with its validated
 // reply, or 400 naming what is wrong (the broker dead-letters it).
-func (in *ingest) handleReported(_ context.Context, e event.Event) (*event.Event, error) {
+func (in *ingest) handleReported(ctx context.Context, e event.Event) (*event.Event, error) {
 	if e.Type() != events.TypeReported {
 		return nil, apierr.New(http.StatusBadRequest, "event type %q is not %s", e.Type(), events.TypeReported)
 	}
@@ -58,7 +76,11 @@ func (in *ingest) handleReported(_ context.Context, e event.Event) (*event.Event
 	if err != nil {
 		return nil, err
 	}
-	return events.NewValidated(e.Source(), e.ID(), reports, now)
+	validated, err := events.NewValidated(e.Source(), e.ID(), reports, now)
+	if err == nil {
+		in.accepted.Add(ctx, int64(len(reports)), viaEvent)
+	}
+	return validated, err
 }
 
 // serveInput takes a legacy client's plain JSON, validates it, sends it to
@@ -76,6 +98,7 @@ func (in *ingest) serveInput(w http.ResponseWriter, r *http.Request) {
 		in.log.Info("input refused", "idempotency_key", key, "status", status, "error", err, "took", time.Since(start))
 		return
 	}
+	in.accepted.Add(r.Context(), int64(count), viaInput)
 	w.Header().Set("Idempotency-Key", key)
 	apierr.WriteJSON(w, http.StatusAccepted, map[string]any{"accepted": count, "idempotency_key": key, "events": len(validated)})
 	in.log.Info("input accepted", "idempotency_key", key, "reports", count, "events", len(validated), "took", time.Since(start))

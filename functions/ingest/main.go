@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -33,7 +32,7 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Fun
 	if err != nil {
 		return nil, fmt.Errorf("building the sink client: %w", err)
 	}
-	in := &ingest{sink: client, now: time.Now, log: log}
+	in := newIngest(client, log)
 	return &fnruntime.Function{
 		Routes: func(r *mux.Router) {
 			r.Handle("/", fnruntime.CloudEvents(in.handleReported, log)).Methods(http.MethodPost)

@@ -20,5 +20,5 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Fun
 		Brokers: strings.Split(env.Required("KAFKA_BROKERS"), ","),
 		Topic:   env.String("KAFKA_TOPIC", "clima-topic"),
 	})
-	return wire.Writer(w, env, log), nil
+	return wire.Writer(w, "kafka", env, log), nil
 }

@@ -30,5 +30,5 @@ func build(_ context.Context, env *config.Env, log *slog.Logger) (*fnruntime.Fun
 		Queue:      queue,
 		Channels:   env.Int("RABBITMQ_CHANNELS", 16, 1, 1024),
 	})
-	return wire.Writer(w, env, log), nil
+	return wire.Writer(w, "rabbitmq", env, log), nil
 }

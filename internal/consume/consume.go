@@ -25,11 +25,15 @@ type Handler struct {
 	saves *coalesce.Group[events.Report]
 }
 
-// NewHandler stores into s. The events in flight at once are stored
-// together, in one round trip to the store.
-func NewHandler(s Saver, timeout time.Duration) *Handler {
+// NewHandler stores into s what arrives by path ("kafka", "rabbitmq"). The
+// events in flight at once are stored together, in one round trip to the
+// store.
+func NewHandler(s Saver, path string, timeout time.Duration) *Handler {
+	m := newMetrics(path)
 	save := func(ctx context.Context, reports []events.Report) error {
-		_, err := s.SaveAll(ctx, reports, time.Now())
+		start := time.Now()
+		stored, err := s.SaveAll(ctx, reports, start)
+		m.saved(ctx, reports, stored, start, err)
 		return err
 	}
 	return &Handler{saves: coalesce.New(save, coalesce.Options{MaxItems: events.MaxGroupReports, MaxInFlight: 2, Timeout: timeout})}

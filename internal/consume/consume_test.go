@@ -42,7 +42,7 @@ func start(t testing.TB, path string) *fixture {
 	cfg := r.StoreConfig(store.RoleConsumer, path)
 	cfg.RecentMax = 100
 	s := testenv.OpenStore(t, cfg)
-	srv := httptest.NewServer(fnruntime.CloudEvents(consume.NewHandler(s, 5*time.Second).Handle, fnruntime.NewLogger("test")))
+	srv := httptest.NewServer(fnruntime.CloudEvents(consume.NewHandler(s, "kafka", 5*time.Second).Handle, fnruntime.NewLogger("test")))
 	t.Cleanup(srv.Close)
 	return &fixture{redis: r, store: s, reader: r.ClientAs(t, store.RoleReader), url: srv.URL}
 }

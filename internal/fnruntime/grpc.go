@@ -23,6 +23,7 @@ func serveGRPC(ctx context.Context, lis net.Listener, fn *Function, h *health, l
 		grpc.ConnectionTimeout(httpserver.ReadHeaderTimeout), // the same bound on a connection's setup
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpcStats(),
 	)
 	healthpb.RegisterHealthServer(srv, &grpcHealth{h: h})
 	fn.GRPC(srv)

@@ -26,6 +26,7 @@ import (
 	"github.com/clima-dev/clima/internal/apierr"
 	"github.com/clima-dev/clima/internal/config"
 	"github.com/clima-dev/clima/internal/httpserver"
+	"github.com/clima-dev/clima/internal/telemetry"
 )
 
 // Timeouts of every server and of the stages of a shutdown.
@@ -86,9 +87,7 @@ func Main(build Builder) {
 func ListEnv(build Builder) []string {
 	env := config.New(func(string) (string, bool) { return "", false })
 	env.String("K_SERVICE", "")
-	env.Int("PORT", 8080, 0, 65535)
-	env.String("LISTEN_HOST", "")
-	env.String("DEBUG_ADDR", "")
+	readSettings(env)
 	fn, _ := build(context.Background(), env, slog.New(slog.DiscardHandler))
 	if fn != nil && fn.Close != nil {
 		_ = fn.Close(context.Background())
@@ -96,19 +95,44 @@ func ListEnv(build Builder) []string {
 	return env.Keys()
 }
 
+// settings are what the runtime reads of a function's environment.
+type settings struct {
+	port int
+	// host is LISTEN_HOST: clima dev sets 127.0.0.1, so that only it
+	// reaches a function; in a pod it is unset and the function listens on
+	// every interface, as Knative expects of a container.
+	host      string
+	debugAddr string
+	metrics   telemetry.Config
+}
+
+func readSettings(env *config.Env) settings {
+	return settings{
+		port:      env.Int("PORT", 8080, 0, 65535),
+		host:      env.String("LISTEN_HOST", ""),
+		debugAddr: env.String("DEBUG_ADDR", ""),
+		metrics:   telemetry.FromEnv(env),
+	}
+}
+
 // NewLogger returns the structured logger every function writes with.
 func NewLogger(service string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", service)
 }
 
-// Run builds the function, serves it on PORT until ctx ends, then drains.
+// Run builds the function, serves it on PORT until ctx ends, then drains;
+// its metrics are served from the start to the end.
 func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) error {
-	port := env.Int("PORT", 8080, 0, 65535)
-	// LISTEN_HOST is the function runtime's: clima dev sets 127.0.0.1, so
-	// that only it reaches a function; in a pod it is unset and the function
-	// listens on every interface, as Knative expects of a container.
-	host := env.String("LISTEN_HOST", "")
-	debugAddr := env.String("DEBUG_ADDR", "")
+	set := readSettings(env)
+	tel, err := telemetry.Start(set.metrics, env.String("K_SERVICE", "clima"), log)
+	if err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		_ = tel.Close(ctx)
+	}()
 	fn, err := build(ctx, env, log)
 	if envErr := env.Err(); envErr != nil {
 		err = fmt.Errorf("configuration: %w", envErr) // the cause of any build error that follows
@@ -119,15 +143,15 @@ func Run(ctx context.Context, env *config.Env, log *slog.Logger, build Builder) 
 		}
 		return fmt.Errorf("starting: %w", err)
 	}
-	log.Info("starting", "version", Version, "config", env)
-	if debugAddr != "" {
-		defer serveDebug(debugAddr, log)()
+	log.Info("starting", "version", Version, "config", env, "metrics", tel.Addr())
+	if set.debugAddr != "" {
+		defer serveDebug(set.debugAddr, log)()
 	}
 
-	lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	lis, err := net.Listen("tcp", net.JoinHostPort(set.host, strconv.Itoa(set.port)))
 	if err != nil {
 		_ = closeFunction(fn)
-		return fmt.Errorf("listening on %s port %d: %w", host, port, err)
+		return fmt.Errorf("listening on %s port %d: %w", set.host, set.port, err)
 	}
 	serveErr := Serve(ctx, lis, fn, log)
 	closeErr := closeFunction(fn)
@@ -179,7 +203,7 @@ func newRouter(fn *Function, h *health) *mux.Router {
 }
 
 func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
-	srv := newHTTPServer(newRouter(fn, h), log)
+	srv := newHTTPServer(instrumentHTTP(newRouter(fn, h)), log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving HTTP", "addr", lis.Addr().String())

@@ -42,6 +42,7 @@ import (
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/manifest"
+	"github.com/clima-dev/clima/internal/telemetry"
 )
 
 // Options configure a local runtime.
@@ -94,6 +95,8 @@ type runtime struct {
 	ingress    *http.Server
 	brokerURL  string
 	dashboard  *dashboardServer
+	telemetry  *telemetry.Telemetry // clima dev's own metrics
+	prometheus *infra.Prometheus
 	dispatchWG sync.WaitGroup
 	// recovered says what the runtime found left from an earlier run.
 	recovered []string
@@ -236,8 +239,11 @@ func (r *runtime) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := r.startMetrics(ctx, dataDir); err != nil {
+		return err
+	}
 	servingConfig := serving.Config{BinDir: filepath.Join(r.opts.StateDir, "bin"), LogDir: filepath.Join(r.opts.StateDir, "logs"),
-		Debug: r.opts.Debug, Autoscaler: asConfig, Log: r.log}
+		Debug: r.opts.Debug, Autoscaler: asConfig, Meter: r.telemetry.MeterProvider(), Scraped: r.prometheus.Scraped, Log: r.log}
 	for _, s := range r.set.Services {
 		svc, err := serving.NewService(s, servingConfig)
 		if err != nil {
@@ -275,13 +281,14 @@ func (r *runtime) start(ctx context.Context) (err error) {
 		return err
 	}
 	if r.plane, err = eventing.New(eventing.Config{Set: r.set, IngressURL: r.brokerURL, Kafka: r.kafka.Brokers(), RabbitURL: r.rabbit.URL(),
-		RabbitPrefix: r.opts.RabbitPrefix, Features: flags, Resolve: r.resolve, Log: r.log}); err != nil {
+		RabbitPrefix: r.opts.RabbitPrefix, Features: flags, Resolve: r.resolve, Meter: r.telemetry.MeterProvider(), Log: r.log}); err != nil {
 		return err
 	}
 	r.dispatchWG.Go(func() { r.plane.Run(ctx) })
 	if r.kafka.Embedded() {
 		r.dispatchWG.Go(func() { r.kafka.WatchRetention(ctx, eventing.ConsumerGroups(r.set), r.log) })
 	}
+	r.dispatchWG.Go(func() { r.followReplicas(ctx) })
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
 		svc.ScaleToInitial()
@@ -325,6 +332,13 @@ func (r *runtime) stop() {
 		wg.Go(kv.Close)
 	}
 	wg.Wait()
+	if r.prometheus != nil {
+		stopped++
+		r.prometheus.Close()
+	}
+	if r.telemetry != nil {
+		_ = r.telemetry.Close(ctx)
+	}
 	if r.kafka != nil {
 		r.kafka.Close()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
 	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/telemetry"
 )
 
 // Endpoints is what endpoints.json holds: where everything listens.
@@ -27,6 +28,10 @@ type Endpoints struct {
 	Status   string            `json:"status"`
 	// Dashboard is the page that shows grafana/dashboard.json live.
 	Dashboard string `json:"dashboard"`
+	// Prometheus is the Prometheus that scrapes clima dev and every
+	// replica; Metrics is where clima dev serves its own.
+	Prometheus string `json:"prometheus"`
+	Metrics    string `json:"metrics"`
 }
 
 // EndpointsFile is the name of the endpoints file in the state folder.
@@ -99,11 +104,13 @@ func (r *runtime) status() Status {
 			st.Servers[name] = pid
 		}
 	}
+	st.Servers["prometheus"] = r.prometheus.PID()
 	return st
 }
 
 func (r *runtime) writeEndpoints() error {
-	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url,
+		Prometheus: r.prometheus.URL(), Metrics: "http://" + r.telemetry.Addr() + telemetry.MetricsPath}
 	for _, address := range r.plane.BrokerAddresses() {
 		e.Broker = address
 	}
@@ -129,6 +136,7 @@ func (r *runtime) writeEndpoints() error {
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
 		infra.Redact(e.Redis), infra.Redact(e.Valkey), infra.Redact(e.RabbitMQ), e.Kafka, e.Status)
 	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
+	fmt.Printf("  prometheus      %s  (scrapes every replica every %s)\n  metrics         %s\n", e.Prometheus, infra.ScrapeInterval, e.Metrics)
 	if len(r.recovered) > 0 {
 		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")
 		for _, line := range r.recovered {

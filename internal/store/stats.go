@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/clima-dev/clima/events"
 )
 
 // Stats is what one store holds, read from the data model.
@@ -74,7 +76,7 @@ func (l Latency) Percentile(q float64) int64 {
 	}
 	need := int64(q*float64(l.Count) + 0.999999)
 	var seen int64
-	for _, b := range LatencyBucketsMs {
+	for _, b := range events.LatencyBoundsMs {
 		seen += l.Buckets[BucketField(b)]
 		if seen >= need {
 			return b

@@ -45,13 +45,11 @@ func deadSeenKey(id string) string {
 	return deadSeenPrefix + hex.EncodeToString(sum[:16])
 }
 
-// LatencyBucketsMs are the upper bounds of the latency histogram; a report
-// counts in the first bucket that holds it (field "le_<bound>", or "le_inf").
-var LatencyBucketsMs = []int64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
-
-// BucketField names the histogram field a latency counts in.
+// BucketField names the latency histogram's field a latency counts in:
+// "le_<bound>" of the first of events.LatencyBoundsMs that holds it, or
+// "le_inf".
 func BucketField(latencyMs int64) string {
-	for _, b := range LatencyBucketsMs {
+	for _, b := range events.LatencyBoundsMs {
 		if latencyMs <= b {
 			return "le_" + strconv.FormatInt(b, 10)
 		}
@@ -211,7 +209,7 @@ func (s *Store) saveCall(reports []events.Report, storedAt time.Time) ([]string,
 		RetentionS: int64(s.cfg.Retention.Seconds()), DedupeS: int64(s.cfg.DedupeWindow.Seconds()),
 		RecentMax: s.cfg.RecentMax, StoredAt: storedAt.UTC().Format(time.RFC3339Nano)})
 	for _, r := range reports {
-		latency := max(0, storedAt.Sub(r.AcceptedAt).Milliseconds()) // 0: two machines' clocks disagree
+		latency := events.Latency(r, storedAt).Milliseconds()
 		keys = slots(keys, reportKeys{Seen: seenKey(r.ID), Hash: ReportKey(r.Country, r.ID)})
 		args = slots(args, reportArgs{ID: r.ID, Country: r.Country, Weather: string(r.Weather), Description: r.Description,
 			AcceptedAt: r.AcceptedAt.UTC().Format(time.RFC3339Nano), LatencyMs: latency, Bucket: BucketField(latency)})

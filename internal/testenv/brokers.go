@@ -161,7 +161,7 @@ func ServeWriter(t testing.TB, w writer.Writer, timeout time.Duration) string {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(events.MaxMessageBytes))
-	writerpb.RegisterWriterServer(srv, writer.NewServer(w, timeout, fnruntime.NewLogger("test-writer")))
+	writerpb.RegisterWriterServer(srv, writer.NewServer(w, "test", timeout, fnruntime.NewLogger("test-writer")))
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() {
 		srv.Stop()

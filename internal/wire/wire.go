@@ -57,19 +57,19 @@ func Consumer(path string) fnruntime.Builder {
 		if err != nil {
 			return nil, err
 		}
-		fn := fnruntime.EventFunction(consume.NewHandler(s, storeTimeout).Handle, log)
+		fn := fnruntime.EventFunction(consume.NewHandler(s, path, storeTimeout).Handle, log)
 		fn.Ready = s.Ping
 		fn.Close = func(context.Context) error { return s.Close() }
 		return fn, nil
 	}
 }
 
-// Writer builds a writer function around w: the gRPC Writer service, ready
-// while the broker answers, w closed after the drain.
-func Writer(w writer.Writer, env *config.Env, log *slog.Logger) *fnruntime.Function {
+// Writer builds a writer function around w, a writer to broker: the gRPC
+// Writer service, ready while the broker answers, w closed after the drain.
+func Writer(w writer.Writer, broker string, env *config.Env, log *slog.Logger) *fnruntime.Function {
 	// PUBLISH_TIMEOUT bounds one publish to the broker, so that a broker
 	// that is down answers UNAVAILABLE in time for the publisher to retry.
-	srv := writer.NewServer(w, env.RequiredDuration("PUBLISH_TIMEOUT"), log)
+	srv := writer.NewServer(w, broker, env.RequiredDuration("PUBLISH_TIMEOUT"), log)
 	return &fnruntime.Function{
 		GRPC:  func(s *grpc.Server) { writerpb.RegisterWriterServer(s, srv) },
 		Ready: w.Ping,

@@ -22,12 +22,14 @@ type Server struct {
 	w       Writer
 	timeout time.Duration
 	log     *slog.Logger
+	metrics *metrics
 }
 
-// NewServer serves w, bounding each publish by timeout so that a broker that
-// is down answers UNAVAILABLE in time for the caller to retry.
-func NewServer(w Writer, timeout time.Duration, log *slog.Logger) *Server {
-	return &Server{w: w, timeout: timeout, log: log}
+// NewServer serves w, a writer to broker ("kafka", "rabbitmq"), bounding
+// each publish by timeout so that a broker that is down answers UNAVAILABLE
+// in time for the caller to retry.
+func NewServer(w Writer, broker string, timeout time.Duration, log *slog.Logger) *Server {
+	return &Server{w: w, timeout: timeout, log: log, metrics: newMetrics(broker)}
 }
 
 // Publish validates the reports and publishes them: INVALID_ARGUMENT for bad
@@ -41,7 +43,9 @@ func (s *Server) Publish(ctx context.Context, req *writerpb.PublishRequest) (*wr
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.w.Publish(ctx, reports); err != nil {
+	err = s.w.Publish(ctx, reports)
+	s.metrics.published(ctx, len(reports), start, err)
+	if err != nil {
 		s.log.Warn("publish failed", "reports", len(reports), "first_id", reports[0].ID, "error", err, "took", time.Since(start))
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}

@@ -79,7 +79,7 @@ func BenchmarkWriterCall(b *testing.B) {
 		b.Run(fmt.Sprintf("grpc/reports=%d", n), func(b *testing.B) {
 			lis := listen(b)
 			srv := grpc.NewServer(grpc.MaxRecvMsgSize(events.MaxMessageBytes))
-			writerpb.RegisterWriterServer(srv, writer.NewServer(discard{}, 5*time.Second, fnruntime.NewLogger("bench")))
+			writerpb.RegisterWriterServer(srv, writer.NewServer(discard{}, "discard", 5*time.Second, fnruntime.NewLogger("bench")))
 			go func() { _ = srv.Serve(lis) }()
 			defer srv.Stop()
 			client, err := writer.Dial(lis.Addr().String())

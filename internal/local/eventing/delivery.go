@@ -12,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/eventing/pkg/eventingtls"
@@ -22,10 +24,12 @@ import (
 )
 
 // policy is how a dispatcher delivers: Knative's RetryConfig made from the
-// object's DeliverySpec, and its dead-letter sink.
+// object's DeliverySpec, its dead-letter sink, and the attributes its
+// deliveries are recorded with.
 type policy struct {
 	retry      kncloudevents.RetryConfig
 	deadLetter *duckv1.Addressable // nil when the object has none
+	labels     []attribute.KeyValue
 }
 
 // newPolicy builds a policy as Knative's dispatchers do, under the
@@ -79,18 +83,19 @@ const (
 // sender delivers CloudEvents with Knative's own dispatcher.
 type sender struct {
 	dispatcher *kncloudevents.Dispatcher
+	dispatch   metric.Float64Histogram // kn.eventing.dispatch.duration
 	log        *slog.Logger
 	// duplicate makes every delivery happen twice, as an at-least-once
 	// platform may: a fault to prove the consumers idempotent.
 	duplicate atomic.Bool
 }
 
-func newSender(log *slog.Logger) *sender {
+func newSender(mp metric.MeterProvider, log *slog.Logger) *sender {
 	// Knative's dispatcher keeps one client per destination, made from
 	// http.DefaultTransport (2 idle connections per host): hundreds of
 	// deliveries in flight would open and close a connection each.
 	kncloudevents.ConfigureConnectionArgs(&kncloudevents.ConnectionArgs{MaxIdleConns: 2048, MaxIdleConnsPerHost: 512})
-	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil), log: log}
+	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil, kncloudevents.WithMeterProvider(mp)), dispatch: newDispatchDuration(mp), log: log}
 }
 
 // copies is how many times each event is delivered.
@@ -131,6 +136,7 @@ func (s *sender) deliverAll(ctx context.Context, target duckv1.Addressable, e *e
 // the event was delivered or dead-lettered, which GET /status counts.
 func (s *sender) deliver(ctx context.Context, target duckv1.Addressable, e *event.Event, p policy, reply *broker) outcome {
 	info, err := s.dispatcher.SendEvent(ctx, *e, target, kncloudevents.WithRetryConfig(&p.retry))
+	s.recordDispatch(ctx, p.labels, e, info)
 	failedAt := target.URL
 	if err == nil && reply != nil {
 		if answer := replyEvent(ctx, info); answer != nil {

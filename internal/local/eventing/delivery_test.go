@@ -119,7 +119,7 @@ func TestRetriesFollowTheDeliverySpec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := newSender(slog.New(slog.DiscardHandler))
+			s := newSender(nil, slog.New(slog.DiscardHandler))
 			if got := s.deliver(context.Background(), dest.address(), testEvent(), p, nil); got != delivered {
 				t.Fatalf("outcome %v, want delivered", got)
 			}
@@ -143,7 +143,7 @@ func TestRetriesFollowTheDeliverySpec(t *testing.T) {
 	t.Run("a refusal is not retried", func(t *testing.T) {
 		dest := newRecorder(t, status(400, `{"error":"bad"}`))
 		p, _ := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](3)}, nil, nil, releaseFlags(t))
-		if got := newSender(slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != failed || len(dest.requests()) != 1 {
+		if got := newSender(nil, slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != failed || len(dest.requests()) != 1 {
 			t.Fatalf("outcome %v after %d attempts, want failed after 1", got, len(dest.requests()))
 		}
 	})
@@ -156,7 +156,7 @@ func TestDeadLettersCarryTheKnativeErrorExtensions(t *testing.T) {
 	sink := newRecorder(t, status(202, ""))
 	deadLetter := sink.address()
 	p, _ := newPolicy(&eventingduckv1.DeliverySpec{Retry: ptr.To[int32](2)}, &deadLetter, nil, releaseFlags(t))
-	if got := newSender(slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != deadLettered {
+	if got := newSender(nil, slog.New(slog.DiscardHandler)).deliver(context.Background(), dest.address(), testEvent(), p, nil); got != deadLettered {
 		t.Fatalf("outcome %v, want dead-lettered", got)
 	}
 	got := sink.requests()
@@ -194,7 +194,7 @@ func TestRepliesGoToTheBroker(t *testing.T) {
 	})
 	plain := newRecorder(t, status(200, "ok"))
 	p, _ := newPolicy(nil, nil, nil, releaseFlags(t))
-	s := newSender(quiet)
+	s := newSender(nil, quiet)
 	for _, dest := range []*recorder{replying, plain} {
 		if got := s.deliver(ctx, dest.address(), testEvent(), p, b); got != delivered {
 			t.Fatalf("outcome %v, want delivered", got)

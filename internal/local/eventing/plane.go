@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/metric"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/pkg/apis"
@@ -35,7 +36,10 @@ type Config struct {
 	Features feature.Flags
 	// Resolve gives a destination's address: a Service's local endpoint.
 	Resolve func(*duckv1.Destination) (duckv1.Addressable, error)
-	Log     *slog.Logger
+	// Meter records every delivery's kn.eventing.dispatch.duration and
+	// the dispatcher's HTTP client instruments; nil records nothing.
+	Meter metric.MeterProvider
+	Log   *slog.Logger
 }
 
 // Plane is every Broker, Trigger and source of the manifests.
@@ -50,7 +54,7 @@ type Plane struct {
 
 // New makes the data plane of cfg.Set; nothing runs before Run.
 func New(cfg Config) (*Plane, error) {
-	p := &Plane{brokers: map[string]*broker{}, sender: newSender(cfg.Log)}
+	p := &Plane{brokers: map[string]*broker{}, sender: newSender(cfg.Meter, cfg.Log)}
 	for _, b := range cfg.Set.Brokers {
 		address, err := apis.ParseURL(cfg.IngressURL + "/" + b.Namespace + "/" + b.Name)
 		if err != nil {
@@ -95,6 +99,7 @@ func New(cfg Config) (*Plane, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trigger %s: %w", t.Name, err)
 		}
+		pol.labels = triggerLabels(t.Namespace, t.Name, t.Spec.Broker)
 		tr := &trigger{name: t.Name, filter: triggerFilter(t.Spec), subscriber: subscriber, policy: pol, broker: b, sender: p.sender}
 		p.triggers = append(p.triggers, tr)
 		p.loops = append(p.loops, newKafkaLoop(cfg.Kafka, triggerGroup(t.Namespace, t.Name), []string{b.topic}, 256, cfg.Log, tr.handle))
@@ -112,6 +117,7 @@ func New(cfg Config) (*Plane, error) {
 		if err != nil {
 			return nil, err
 		}
+		pol.labels = sourceLabels(ks.Metadata.Namespace, ks.Metadata.Name, "kafkasources.sources.knative.dev")
 		src := &kafkaSource{namespace: ks.Metadata.Namespace, name: ks.Metadata.Name, sink: sink, policy: pol, sender: p.sender}
 		p.kSources = append(p.kSources, src)
 		workers := 256
@@ -129,6 +135,7 @@ func New(cfg Config) (*Plane, error) {
 		if err != nil {
 			return nil, err
 		}
+		pol.labels = sourceLabels(rs.Metadata.Namespace, rs.Metadata.Name, "rabbitmqsources.sources.knative.dev")
 		parallelism := 1
 		if rs.Spec.Resources.Parallelism != nil {
 			parallelism = *rs.Spec.Resources.Parallelism

@@ -20,7 +20,7 @@ func TestRabbitmqSourceEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &rabbitSource{namespace: "clima", name: "clima-rabbitmq-source", queue: "clima-queue", sink: sink.address(), policy: p,
-		sender: newSender(quiet), log: quiet}
+		sender: newSender(nil, quiet), log: quiet}
 	sent := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	if !s.handle(context.Background(), amqp.Delivery{MessageId: "g-0123", ContentType: "application/json", Timestamp: sent, Body: []byte(`[{"id":"r"}]`)}) {
 		t.Fatal("the source did not finish")

@@ -54,7 +54,7 @@ func TestTriggerFilters(t *testing.T) {
 				sub := newRecorder(t, status(http.StatusAccepted, ""))
 				p, _ := newPolicy(nil, nil, nil, releaseFlags(t))
 				tr := &trigger{name: tc.name, filter: triggerFilter(tc.spec), subscriber: sub.address(), policy: p,
-					broker: &broker{log: quiet}, sender: newSender(quiet)}
+					broker: &broker{log: quiet}, sender: newSender(nil, quiet)}
 				if !tr.handle(context.Background(), eventRecord(e)) {
 					t.Fatalf("%s: the trigger did not finish", e.Type())
 				}

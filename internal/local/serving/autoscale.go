@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	otelmetric "go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"knative.dev/serving/pkg/apis/autoscaling"
 	autoscalingv1alpha1 "knative.dev/serving/pkg/apis/autoscaling/v1alpha1"
+	"knative.dev/serving/pkg/apis/serving"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	asconfig "knative.dev/serving/pkg/autoscaler/config"
 	"knative.dev/serving/pkg/autoscaler/config/autoscalerconfig"
@@ -49,7 +51,9 @@ func podAutoscaler(s *servingv1.Service) *autoscalingv1alpha1.PodAutoscaler {
 		cc = *s.Spec.Template.Spec.ContainerConcurrency
 	}
 	return &autoscalingv1alpha1.PodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name + "-00001", Annotations: annotations},
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Name + "-00001", Annotations: annotations,
+			// As Knative's controllers label a revision's PodAutoscaler.
+			Labels: map[string]string{serving.ServiceLabelKey: s.Name, serving.ConfigurationLabelKey: s.Name}},
 		Spec: autoscalingv1alpha1.PodAutoscalerSpec{
 			ContainerConcurrency: cc,
 			Reachability:         autoscalingv1alpha1.ReachabilityReachable,
@@ -91,6 +95,7 @@ type autoscaler struct {
 	collector *metrics.MetricCollector
 	scaler    scaling.UniScaler
 	ready     func() int
+	attrs     attribute.Set // the revision's, on every instrument
 
 	// seen is what the KPA read during the tick in progress: the ready
 	// replicas (fixed for the tick) and the metric values it got.
@@ -109,7 +114,7 @@ type autoscaler struct {
 var noLog = zap.NewNop().Sugar()
 
 // newAutoscaler builds the KPA of Service s, measuring through probe.
-func newAutoscaler(s *servingv1.Service, cfg *autoscalerconfig.Config, probe *loadProbe, ready func() int) (*autoscaler, error) {
+func newAutoscaler(s *servingv1.Service, cfg *autoscalerconfig.Config, probe *loadProbe, ready func() int, mp otelmetric.MeterProvider) (*autoscaler, error) {
 	pa := podAutoscaler(s) // its annotations pass Knative's validation (internal/manifest's tests)
 	decider := kparesources.MakeDecider(pa, cfg)
 	metric := asresources.MakeMetric(pa, "local", cfg)
@@ -123,9 +128,12 @@ func newAutoscaler(s *servingv1.Service, cfg *autoscalerconfig.Config, probe *lo
 	a := &autoscaler{
 		key:  types.NamespacedName{Namespace: pa.Namespace, Name: pa.Name},
 		spec: decider.Spec, min: minScale, max: maxScale, grace: cfg.ScaleToZeroGracePeriod,
-		collector: collector, ready: ready,
+		collector: collector, ready: ready, attrs: revisionAttributes(pa),
 	}
-	a.scaler = scaling.New(attribute.NewSet(), noop.NewMeterProvider(), pa.Namespace, pa.Name, (*seenMetrics)(a), (*seenReady)(a), &a.spec)
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	a.scaler = scaling.New(a.attrs, mp, pa.Namespace, pa.Name, (*seenMetrics)(a), (*seenReady)(a), &a.spec)
 	return a, nil
 }
 

@@ -32,7 +32,7 @@ func newScaled(t *testing.T, annotations map[string]string) *scaled {
 		t.Fatal(err)
 	}
 	s := &scaled{probe: newLoadProbe(time.Now())}
-	if s.a, err = newAutoscaler(svc, cfg, s.probe, func() int { return int(s.replicas.Load()) }); err != nil {
+	if s.a, err = newAutoscaler(svc, cfg, s.probe, func() int { return int(s.replicas.Load()) }, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.a.close)
@@ -133,7 +133,7 @@ func TestReplayKPA(t *testing.T) {
 		{Time: t0.Add(4 * time.Second), Stable: 150, Panic: 350, Ready: 2, KPA: 5},
 		{Time: t0.Add(6 * time.Second), Stable: 200, Panic: 420, Ready: 5, KPA: 6},
 	}
-	a, err := newAutoscaler(ingest, cfg, newLoadProbe(t0), func() int { return 0 })
+	a, err := newAutoscaler(ingest, cfg, newLoadProbe(t0), func() int { return 0 }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,13 @@ type process struct {
 	cmd       *exec.Cmd
 	addr      string
 	debugAddr string // where it serves profiles, if it does
-	proxy     *httputil.ReverseProxy
-	exited    <-chan struct{}
-	inFlight  int // guarded by the service's mu
+	// metricsAddr is where it serves its metrics: its own address, as a
+	// pod's, which a scrape reaches without waking the Service or counting
+	// as a request to its KPA.
+	metricsAddr string
+	proxy       *httputil.ReverseProxy
+	exited      <-chan struct{}
+	inFlight    int // guarded by the service's mu
 }
 
 func (s *Service) run() (*process, time.Duration, error) {
@@ -35,8 +39,14 @@ func (s *Service) run() (*process, time.Duration, error) {
 		return nil, 0, err
 	}
 	defer logFile.Close()
+	metricsPort, err := launch.FreePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
 	cmd := exec.Command(s.binary)
-	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port))
+	// The last of a key wins: these replace the manifest's METRICS_ENDPOINT.
+	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port), "METRICS_ENDPOINT="+metricsAddr)
 	var debugAddr string
 	if s.debug {
 		debugPort, err := launch.FreePort()
@@ -52,7 +62,7 @@ func (s *Service) run() (*process, time.Duration, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("starting %s: %w", s.name, err)
 	}
-	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, exited: exited}
+	p := &process{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), debugAddr: debugAddr, metricsAddr: metricsAddr, exited: exited}
 	if err := s.waitReady(p); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.exited

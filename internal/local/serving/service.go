@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/clima-dev/clima/internal/httpserver"
 	apisconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -37,8 +39,10 @@ type Service struct {
 	endpoint *http.Server
 	url      string // the local endpoint, http://127.0.0.1:port
 
-	load   *loadProbe
-	scaler *autoscaler
+	load    *loadProbe
+	scaler  *autoscaler
+	pods    *podMetrics // nil for a Service without a KPA
+	scraped ScrapedFunc // nil when nothing scrapes the replicas
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -63,15 +67,24 @@ type Config struct {
 	Debug bool
 	// Autoscaler is Knative's config-autoscaler.
 	Autoscaler *autoscalerconfig.Config
-	Log        *slog.Logger
+	// Meter records the KPA's instruments and the pod counts, as Knative's
+	// autoscaler and KPA reconciler do; nil records nothing.
+	Meter metric.MeterProvider
+	// Scraped, when set, is waited for before a drained replica stops.
+	Scraped ScrapedFunc
+	Log     *slog.Logger
 }
+
+// ScrapedFunc returns once the replica serving metrics at addr was scraped
+// after the time given, or when ctx ends (with its error).
+type ScrapedFunc func(ctx context.Context, addr string, after time.Time) error
 
 // NewService is the Service of manifest s, with a KPA built as Knative
 // builds it from the revision's annotations; it runs no replica before
 // Listen and Run.
 func NewService(s *servingv1.Service, cfg Config) (*Service, error) {
 	svc := newService(s.Name, filepath.Join(cfg.BinDir, s.Name), nil, isGRPC(s), cfg.LogDir, cfg.Log)
-	svc.debug = cfg.Debug
+	svc.debug, svc.scraped = cfg.Debug, cfg.Scraped
 	// A pod's grace period is its revision's timeout (Knative's
 	// resources.BuildPodSpec), Knative's default one when it sets none.
 	timeout := int64(apisconfig.DefaultRevisionTimeoutSeconds)
@@ -80,9 +93,10 @@ func NewService(s *servingv1.Service, cfg Config) (*Service, error) {
 	}
 	svc.grace = time.Duration(timeout) * time.Second
 	var err error
-	if svc.scaler, err = newAutoscaler(s, cfg.Autoscaler, svc.load, svc.readyCount); err != nil {
+	if svc.scaler, err = newAutoscaler(s, cfg.Autoscaler, svc.load, svc.readyCount, cfg.Meter); err != nil {
 		return nil, err
 	}
+	svc.pods = newPodMetrics(cfg.Meter, svc.scaler.attrs)
 	return svc, nil
 }
 
@@ -212,6 +226,7 @@ func (s *Service) scale(n int32) {
 		s.draining[p] = true
 		go s.drain(p)
 	}
+	s.recordPods()
 }
 
 // drainQuietPeriod is how long a scaled-down replica may finish its
@@ -229,10 +244,12 @@ func (s *Service) drain(p *process) {
 		s.waitFor(time.Until(deadline))
 	}
 	s.mu.Unlock()
+	s.lastScrape(p)
 	s.log.Info("scaled down", "pid", p.cmd.Process.Pid)
 	s.stopProcess(p)
 	s.mu.Lock()
 	delete(s.draining, p)
+	s.recordPods()
 	s.cond.Broadcast()
 	s.mu.Unlock()
 }
@@ -313,6 +330,7 @@ func (s *Service) start() {
 	s.ready = append(s.ready, p)
 	s.coldStart = took
 	s.starts++
+	s.recordPods()
 	s.log.Info("replica ready", "pid", p.cmd.Process.Pid, "ready_after", took.Round(time.Microsecond).String(), "replicas", len(s.ready))
 	s.cond.Broadcast()
 	go s.watch(p)
@@ -340,52 +358,4 @@ func (s *Service) Stop(ctx context.Context) {
 	if s.scaler != nil {
 		s.scaler.close()
 	}
-}
-
-// ServiceStatus is what clima dev reports of one Service.
-type ServiceStatus struct {
-	URL string `json:"url"`
-	// PIDs are its running processes, those draining after a scale-down too.
-	PIDs []int `json:"pids"`
-	// Ready counts the replicas that serve; Desired is the autoscaler's
-	// latest decision.
-	Ready    int   `json:"ready"`
-	Desired  int32 `json:"desired"`
-	Draining int   `json:"draining"`
-	// InFlight counts requests in flight or waiting for a replica.
-	InFlight    int     `json:"in_flight"`
-	Starts      int     `json:"starts"`
-	Exits       int     `json:"exits"`
-	ColdStartMs float64 `json:"cold_start_ms"`
-	// Autoscaler is the KPA's latest tick.
-	Autoscaler *Decision `json:"autoscaler,omitempty"`
-	// Profiles are the pprof URLs of its processes (clima dev -debug).
-	Profiles []string `json:"profiles,omitempty"`
-}
-
-// Status is what the Service runs and decided, now.
-func (s *Service) Status() ServiceStatus {
-	var last *Decision
-	if s.scaler != nil {
-		if h := s.scaler.history(); len(h) > 0 {
-			last = &h[len(h)-1]
-		}
-	}
-	s.load.mu.Lock()
-	inFlight := s.load.inFlight
-	s.load.mu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := ServiceStatus{URL: s.url, Ready: len(s.ready), Desired: s.desired, Draining: len(s.draining), InFlight: inFlight,
-		Starts: s.starts, Exits: s.exits, ColdStartMs: float64(s.coldStart.Microseconds()) / 1000, PIDs: []int{}, Autoscaler: last}
-	for _, p := range s.ready {
-		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)
-		if p.debugAddr != "" {
-			st.Profiles = append(st.Profiles, "http://"+p.debugAddr+"/debug/pprof/")
-		}
-	}
-	for p := range s.draining {
-		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)
-	}
-	return st
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/clima-dev/clima/internal/store"
+	"github.com/clima-dev/clima/internal/testenv"
+)
+
+// prometheus is the API of the run's Prometheus.
+func (d *devRun) prometheus(t *testing.T) promv1.API {
+	t.Helper()
+	client, err := api.NewClient(api.Config{Address: d.endpoints.Prometheus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return promv1.NewAPI(client)
+}
+
+// sums runs query, a sum by one label, and returns the value of each.
+func sums(ctx context.Context, prom promv1.API, query string) (map[string]float64, error) {
+	value, _, err := prom.Query(ctx, query, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range value.(model.Vector) {
+		var key []string
+		for _, v := range s.Metric {
+			key = append(key, string(v))
+		}
+		out[strings.Join(key, ",")] = float64(s.Value)
+	}
+	return out, nil
+}
+
+// checkMetrics: after the first subtest of TestDev (7,000 reports in 2,205
+// events, 200 of them sent again, 100 invalid events), Prometheus holds
+// what every function and clima dev counted, exactly, scraped from each
+// replica's own address, and every target answers.
+func checkMetrics(t *testing.T, d *devRun) {
+	prom := d.prometheus(t)
+	ctx := context.Background()
+	st := d.status(t)
+	dispatched := func(name string) float64 {
+		s := st.Dispatchers[name]
+		return float64(s.Delivered + s.DeadLettered + s.Failed)
+	}
+	redis, err := store.ReadStats(ctx, d.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valkey, err := store.ReadStats(ctx, d.valkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]float64{
+		`sum(clima_reports_accepted_total)`:                                                                 {"": 7200},
+		`sum by (clima_broker) (clima_reports_published_total)`:                                             {"kafka": 7200, "rabbitmq": 7200},
+		`sum by (clima_path) (clima_reports_stored_total)`:                                                  {"kafka": float64(redis.Total), "rabbitmq": float64(valkey.Total)},
+		`sum by (clima_path) (clima_reports_repeated_total)`:                                                {"kafka": 200, "rabbitmq": 200},
+		`sum(clima_dead_letters_total)`:                                                                     {"": float64(redis.DeadLetters)},
+		`sum by (clima_path) (clima_report_latency_seconds_count)`:                                          {"kafka": 7200, "rabbitmq": 7200},
+		`sum by (http_response_status_code) (http_server_request_duration_seconds_count{service="ingest"})`: {"200": 2205, "400": 100},
+		`sum by (messaging_destination_name) (kn_eventing_dispatch_duration_seconds_count{messaging_destination_name=~"trigger:.*"})`: {
+			"trigger:ingest.clima": dispatched("trigger/ingest"), "trigger:publisher.clima": dispatched("trigger/publisher")},
+		`sum by (kn_source_name) (kn_eventing_dispatch_duration_seconds_count{kn_source_name!=""})`: {
+			"clima-kafka-source": dispatched("kafkasource/clima-kafka-source"), "clima-rabbitmq-source": dispatched("rabbitmqsource/clima-rabbitmq-source")},
+	}
+	for query, w := range want {
+		testenv.Eventually(t, 30*time.Second, func() error {
+			got, err := sums(ctx, prom, query)
+			if err != nil {
+				return err
+			}
+			if fmt.Sprint(got) != fmt.Sprint(w) {
+				return fmt.Errorf("%v, want %v", got, w)
+			}
+			return nil
+		}, "Prometheus to answer %s", query)
+	}
+	// The KPA's instruments and the pod counts, as a cluster's autoscaler
+	// exports them, for every Service.
+	for _, metric := range []string{"kn_revision_pods_desired", "kn_revision_pods_requested", "kn_revision_pods_count", "kn_revision_concurrency_stable"} {
+		got, err := sums(ctx, prom, "count by (kn_service_name) ("+metric+`{k8s_namespace_name="clima"}`+")")
+		if err != nil || len(got) != 7 {
+			t.Errorf("%s: %v for %d Services (%v), want all 7", metric, got, len(got), err)
+		}
+	}
+	targets, err := prom.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range targets.Active {
+		if target.Health != promv1.HealthGood {
+			t.Errorf("target %s (%s): %s %s", target.ScrapeURL, target.Labels["service"], target.Health, target.LastError)
+		}
+	}
+}
