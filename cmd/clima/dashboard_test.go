@@ -83,8 +83,8 @@ func (d *devRun) awaitPage(t *testing.T, b *browser.Browser, want *expected) {
 		if err != nil {
 			return err
 		}
-		if len(panels) != 14 {
-			return fmt.Errorf("%d panels on the page, want the 14 of grafana/dashboard.json", len(panels))
+		if len(panels) != 20 {
+			return fmt.Errorf("%d panels on the page, want the 20 of grafana/dashboard.json", len(panels))
 		}
 		shown := map[string]testenv.ShownPanel{}
 		for _, p := range panels {

@@ -27,6 +27,7 @@ func dev(ctx context.Context, args []string) error {
 	fresh := fs.Bool("fresh", false, "start from empty data: remove the state folder's data (embedded Kafka, Redis, Valkey) and delete the queues of rabbit-source/ with what they hold")
 	kafkaStorage := fs.String("kafka-storage", string(infra.KafkaDisk), "how the embedded Kafka keeps records and offsets: disk (written before the 202, survives a crash of clima dev), fsync (also survives a power loss; slower) or memory (lost on stop)")
 	verbose := fs.Bool("v", false, "log at debug level")
+	metrics := fs.Bool("metrics", true, "export metrics from every function and clima dev, scraped by a Prometheus it starts (false: no metrics, to measure their cost)")
 	debug := fs.Bool("debug", false, "serve Go's profiles of the runtime (/debug/pprof/ at the ingress) and of every function (URLs in /status)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,6 +87,7 @@ func dev(ctx context.Context, args []string) error {
 		KafkaStorage:  storage,
 		Fresh:         *fresh,
 		Debug:         *debug,
+		NoMetrics:     !*metrics,
 		Log:           log,
 	})
 }

@@ -358,6 +358,7 @@ func TestDev(t *testing.T) {
 
 	t.Run("Prometheus holds what every function and clima dev counted", func(t *testing.T) {
 		checkMetrics(t, d)
+		checkReplicasPanel(t, d)
 	})
 
 	t.Run("a legacy array of 10,000 at /input lands in both stores", func(t *testing.T) {

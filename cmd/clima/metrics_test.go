@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/clima-dev/clima/internal/dashboard/view"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
 )
@@ -104,4 +107,43 @@ func checkMetrics(t *testing.T, d *devRun) {
 			t.Errorf("target %s (%s): %s %s", target.ScrapeURL, target.Labels["service"], target.Health, target.LastError)
 		}
 	}
+}
+
+// checkReplicasPanel: the dashboard's replicas panel, drawn by the local
+// view from Prometheus as the page draws it, shows ingest running during
+// the load and ends at the replicas clima dev runs (its /status), for
+// every Service, once they scaled back to zero.
+func checkReplicasPanel(t *testing.T, d *devRun) {
+	testenv.Eventually(t, idle+time.Minute, func() error {
+		var v view.PanelView
+		resp, err := http.Get(d.endpoints.Dashboard + "api/panels/15")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Error != "" {
+			return fmt.Errorf("%v %s", err, v.Error)
+		}
+		st := d.status(t)
+		running, peak := map[string]any{}, map[string]float64{}
+		for _, s := range v.Series {
+			if name, ok := strings.CutSuffix(s.Name, " running"); ok && len(s.Values) > 0 {
+				running[name] = s.Values[len(s.Values)-1]
+				for _, v := range s.Values {
+					if f, ok := v.(float64); ok {
+						peak[name] = max(peak[name], f)
+					}
+				}
+			}
+		}
+		if peak["ingest"] < 1 {
+			return fmt.Errorf("the panel never shows ingest running (%v)", peak)
+		}
+		for name, s := range st.Services {
+			if s.Ready != 0 || running[name] != float64(0) {
+				return fmt.Errorf("%s: %d ready, the panel's latest %v", name, s.Ready, running[name])
+			}
+		}
+		return nil
+	}, "the replicas panel and /status to show every Service at zero")
 }

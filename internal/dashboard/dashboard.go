@@ -2,29 +2,40 @@
 // Grafana: it reads the file with Grafana's own Go types
 // (grafana-foundation-sdk), runs each panel's targets as the
 // redis-datasource plugin runs them, producing the plugin's data frames with
-// their types, and applies the panel's transformations. Package view draws
+// their types, runs Prometheus targets as Grafana's Prometheus datasource
+// does (a range query with its step, series named by the legend), and
+// applies the panel's transformations. Package view draws
 // the frames as Grafana's panels do and serves the page `clima dev` shows.
 package dashboard
 
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	sdk "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/expr"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/prometheus/common/model"
 	"k8s.io/utils/ptr"
 )
+
+// defaultWindow is Grafana's time range when a dashboard names none.
+const defaultWindow = 6 * time.Hour
 
 // Board is a dashboard file as the local view uses it.
 type Board struct {
 	UID, Title string
 	// Refresh is the dashboard's auto-refresh interval ("5s"), or "".
 	Refresh string
-	Panels  []Panel
+	// Window is the time range shown, up to now (time.from "now-15m").
+	Window time.Duration
+	Panels []Panel
 }
 
 // Panel is one panel of the dashboard.
@@ -50,7 +61,8 @@ type Target struct {
 	RefID string
 	Hide  bool
 	Redis *RedisQuery
-	// Math is a server-side expression ("$A - $B") when Redis is nil.
+	Prom  *PromQuery
+	// Math is a server-side expression ("$A - $B") when neither is set.
 	Math string
 }
 
@@ -84,7 +96,15 @@ func Parse(data []byte) (*Board, error) {
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("validating the dashboard with Grafana's types: %w", err)
 	}
-	b := &Board{UID: ptr.Deref(d.Uid, ""), Title: ptr.Deref(d.Title, ""), Refresh: ptr.Deref(d.Refresh, "")}
+	b := &Board{UID: ptr.Deref(d.Uid, ""), Title: ptr.Deref(d.Title, ""), Refresh: ptr.Deref(d.Refresh, ""), Window: defaultWindow}
+	if d.Time != nil {
+		from, ok := strings.CutPrefix(d.Time.From, "now-")
+		window, err := model.ParseDuration(from)
+		if !ok || err != nil || d.Time.To != "now" {
+			return nil, fmt.Errorf("time %s to %s: the local view shows a window up to now (now-15m to now)", d.Time.From, d.Time.To)
+		}
+		b.Window = time.Duration(window)
+	}
 	var panels []*sdk.Panel
 	for _, pr := range d.Panels {
 		if row := pr.RowPanel; row != nil {
@@ -183,6 +203,10 @@ func newTarget(raw variants.Dataquery) (t Target, why string, err error) {
 			return t, why, nil
 		}
 		return Target{RefID: rq.RefID, Hide: rq.Hide, Redis: &rq}, "", nil
+	case *prometheus.Dataquery:
+		return promTarget(q)
+	case prometheus.Dataquery:
+		return promTarget(&q)
 	case *expr.Expr:
 		return exprTarget(q)
 	case expr.Expr:

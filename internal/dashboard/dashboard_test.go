@@ -25,8 +25,8 @@ func TestCommittedDashboardIsSupported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Panels) != 14 {
-		t.Errorf("%d panels, want the 14 of grafana/dashboard.json", len(b.Panels))
+	if len(b.Panels) != 20 {
+		t.Errorf("%d panels, want the 20 of grafana/dashboard.json", len(b.Panels))
 	}
 	for _, p := range b.Panels {
 		if len(p.Unsupported) > 0 || len(p.Targets) == 0 {
@@ -94,17 +94,20 @@ func frameJSON(t *testing.T, f dashboard.Frame) string {
 }
 
 // TestFramesAsThePluginMakesThem runs the committed dashboard's queries
-// against real stores: the redis-datasource plugin's frames, with their
-// names, field types and values, after each panel's transformations.
+// against real stores and a real Prometheus: the redis-datasource plugin's
+// frames, with their names, field types and values, after each panel's
+// transformations, and the Prometheus datasource's series named by their
+// legends (Prometheus' own parser takes every query).
 func TestFramesAsThePluginMakesThem(t *testing.T) {
 	b, err := dashboard.Load(committed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stores, _ := testenv.DashboardStores(t)
+	ds := dashboard.Datasources{Stores: stores, Prometheus: testenv.DashboardPrometheus(t), Window: b.Window}
 	frames := map[string][]dashboard.Frame{}
 	for _, p := range b.Panels {
-		f, err := p.Frames(context.Background(), stores)
+		f, err := p.Frames(context.Background(), ds)
 		if err != nil {
 			t.Errorf("panel %q: %v", p.Title, err)
 		}
@@ -121,6 +124,16 @@ func TestFramesAsThePluginMakesThem(t *testing.T) {
 	// makes Value a number.
 	if f := frames["Reports per country — Redis"][0]; f.Name != store.KeyCountryCounts || f.Fields[0].Type != dashboard.TypeString || f.Fields[1].Type != dashboard.TypeNumber {
 		t.Errorf("bar chart frame %s", frameJSON(t, f))
+	}
+	replicas := frames["Replicas per Service"]
+	if len(replicas) != 2 || replicas[0].Name != "ingest desired" || replicas[1].Name != "ingest running" {
+		t.Fatalf("replicas frames %v, want ingest desired and running", replicas)
+	}
+	for i, want := range []float64{3, 2} {
+		values := replicas[i].Fields[1].Values
+		if replicas[i].Fields[0].Type != dashboard.TypeTime || len(values) == 0 || values[len(values)-1] != want {
+			t.Errorf("%s: %s, want a time field and the latest value %v", replicas[i].Name, frameJSON(t, replicas[i]), want)
+		}
 	}
 	if f := frames["Latest reports — Valkey"][0]; f.Name != "xrevrange" || f.Fields[0].Name != "$streamId" || f.Len() != 20 {
 		t.Errorf("xrevrange frame %s, want $streamId first and 20 entries", frameJSON(t, f))

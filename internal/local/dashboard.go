@@ -27,14 +27,19 @@ type dashboardServer struct {
 
 // startDashboard provisions the datasources as the cluster's Grafana does
 // (their URLs rewritten to the local servers, passwords from the same
-// Secret keys) and serves the dashboard on addr.
-func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[string]string, log *slog.Logger) (*dashboardServer, error) {
+// Secret keys; a Prometheus datasource is clima dev's Prometheus, prom) and
+// serves the dashboard on addr.
+func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[string]string, prom dashboard.PromSource, log *slog.Logger) (*dashboardServer, error) {
 	sources, err := dashboard.ReadDatasources(filepath.Join(root, "grafana", "values.yaml"))
 	if err != nil {
 		return nil, err
 	}
 	d := &dashboardServer{stores: map[string]*redis.Client{}}
+	proms := map[string]dashboard.PromSource{}
 	for _, ds := range sources {
+		if ds.Type == dashboard.PrometheusType && prom.API != nil {
+			proms[ds.UID] = prom
+		}
 		if ds.Type != dashboard.DatasourceType {
 			continue
 		}
@@ -51,7 +56,7 @@ func startDashboard(root, addr string, rewrite *strings.Replacer, secrets map[st
 		}
 		d.stores[ds.UID] = client
 	}
-	srv, err := view.NewServer(filepath.Join(root, "grafana", "dashboard.json"), d.stores, log)
+	srv, err := view.NewServer(filepath.Join(root, "grafana", "dashboard.json"), dashboard.Datasources{Stores: d.stores, Prometheus: proms}, log)
 	if err != nil {
 		d.close(context.Background())
 		return nil, err

@@ -38,6 +38,7 @@ import (
 
 	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/httpserver"
+	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/local/eventing"
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
@@ -77,6 +78,9 @@ type Options struct {
 	Fresh bool
 	// Debug makes every function serve Go's profiles (see Status).
 	Debug bool
+	// NoMetrics turns every metric off (METRICS_PROTOCOL=none) and starts
+	// no Prometheus: what metrics cost is measured against it.
+	NoMetrics bool
 	// Annotations override a Service's revision annotations, by Service
 	// name (as `kubectl annotate` would), e.g. to try another min-scale.
 	Annotations map[string]map[string]string
@@ -96,7 +100,7 @@ type runtime struct {
 	brokerURL  string
 	dashboard  *dashboardServer
 	telemetry  *telemetry.Telemetry // clima dev's own metrics
-	prometheus *infra.Prometheus
+	prometheus *launch.Prometheus
 	dispatchWG sync.WaitGroup
 	// recovered says what the runtime found left from an earlier run.
 	recovered []string
@@ -243,7 +247,11 @@ func (r *runtime) start(ctx context.Context) (err error) {
 		return err
 	}
 	servingConfig := serving.Config{BinDir: filepath.Join(r.opts.StateDir, "bin"), LogDir: filepath.Join(r.opts.StateDir, "logs"),
-		Debug: r.opts.Debug, Autoscaler: asConfig, Meter: r.telemetry.MeterProvider(), Scraped: r.prometheus.Scraped, Log: r.log}
+		Debug: r.opts.Debug, Autoscaler: asConfig, Meter: r.telemetry.MeterProvider(), Log: r.log,
+		NoMetrics: r.opts.NoMetrics}
+	if r.prometheus != nil {
+		servingConfig.Scraped = r.prometheus.Scraped
+	}
 	for _, s := range r.set.Services {
 		svc, err := serving.NewService(s, servingConfig)
 		if err != nil {
@@ -272,7 +280,7 @@ func (r *runtime) start(ctx context.Context) (err error) {
 		}
 		r.services[s.Name].SetEnv(env)
 	}
-	if r.dashboard, err = startDashboard(r.opts.Root, r.opts.DashboardAddr, rewrite, secrets, r.log); err != nil {
+	if r.dashboard, err = startDashboard(r.opts.Root, r.opts.DashboardAddr, rewrite, secrets, r.promSource(), r.log); err != nil {
 		return err
 	}
 
@@ -288,7 +296,9 @@ func (r *runtime) start(ctx context.Context) (err error) {
 	if r.kafka.Embedded() {
 		r.dispatchWG.Go(func() { r.kafka.WatchRetention(ctx, eventing.ConsumerGroups(r.set), r.log) })
 	}
-	r.dispatchWG.Go(func() { r.followReplicas(ctx) })
+	if r.prometheus != nil {
+		r.dispatchWG.Go(func() { r.followReplicas(ctx) })
+	}
 	// Each revision starts at its initial scale, then its KPA decides.
 	for _, svc := range r.services {
 		svc.ScaleToInitial()

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/clima-dev/clima/internal/apierr"
+	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/local/eventing"
 	"github.com/clima-dev/clima/internal/local/infra"
 	"github.com/clima-dev/clima/internal/local/serving"
@@ -104,13 +105,17 @@ func (r *runtime) status() Status {
 			st.Servers[name] = pid
 		}
 	}
-	st.Servers["prometheus"] = r.prometheus.PID()
+	if r.prometheus != nil {
+		st.Servers["prometheus"] = r.prometheus.PID()
+	}
 	return st
 }
 
 func (r *runtime) writeEndpoints() error {
-	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url,
-		Prometheus: r.prometheus.URL(), Metrics: "http://" + r.telemetry.Addr() + telemetry.MetricsPath}
+	e := Endpoints{Services: map[string]string{}, RabbitMQ: r.rabbit.URL(), Kafka: strings.Join(r.kafka.Brokers(), ","), Status: r.brokerURL + "/status", Dashboard: r.dashboard.url}
+	if r.prometheus != nil {
+		e.Prometheus, e.Metrics = r.prometheus.URL(), "http://"+r.telemetry.Addr()+telemetry.MetricsPath
+	}
 	for _, address := range r.plane.BrokerAddresses() {
 		e.Broker = address
 	}
@@ -136,7 +141,7 @@ func (r *runtime) writeEndpoints() error {
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
 		infra.Redact(e.Redis), infra.Redact(e.Valkey), infra.Redact(e.RabbitMQ), e.Kafka, e.Status)
 	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
-	fmt.Printf("  prometheus      %s  (scrapes every replica every %s)\n  metrics         %s\n", e.Prometheus, infra.ScrapeInterval, e.Metrics)
+	fmt.Printf("  prometheus      %s  (scrapes every replica every %s)\n  metrics         %s\n", e.Prometheus, launch.ScrapeInterval, e.Metrics)
 	if len(r.recovered) > 0 {
 		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")
 		for _, line := range r.recovered {

@@ -6,7 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/clima-dev/clima/internal/local/infra"
+	"github.com/clima-dev/clima/internal/dashboard"
+	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/telemetry"
 )
 
@@ -22,22 +23,33 @@ const targetsRefresh = 250 * time.Millisecond
 // that scrapes them and every replica, its data under dataDir.
 func (r *runtime) startMetrics(ctx context.Context, dataDir string) (err error) {
 	self := telemetry.Config{Protocol: telemetry.ProtocolPrometheus, Endpoint: "127.0.0.1:0"}
-	if r.telemetry, err = telemetry.Start(self, selfService, r.log); err != nil {
+	if r.opts.NoMetrics {
+		self = telemetry.Config{Protocol: telemetry.ProtocolNone}
+	}
+	if r.telemetry, err = telemetry.Start(self, selfService, r.log); err != nil || r.opts.NoMetrics {
 		return err
 	}
-	r.prometheus, err = infra.StartPrometheus(ctx, filepath.Join(dataDir, "prometheus"), r.log)
+	r.prometheus, err = launch.StartPrometheus(ctx, filepath.Join(dataDir, "prometheus"), r.log)
 	return err
+}
+
+// promSource is the dashboard's Prometheus datasource: none without metrics.
+func (r *runtime) promSource() dashboard.PromSource {
+	if r.prometheus == nil {
+		return dashboard.PromSource{}
+	}
+	return dashboard.PromSource{API: r.prometheus.API(), ScrapeInterval: launch.ScrapeInterval}
 }
 
 // targets are what Prometheus scrapes now: clima dev, and each replica on
 // its own address, labelled with its Service as a cluster's scrape
 // configuration labels a pod.
-func (r *runtime) targets() []infra.TargetGroup {
-	groups := []infra.TargetGroup{{Targets: []string{r.telemetry.Addr()}, Labels: map[string]string{"service": selfService}}}
+func (r *runtime) targets() []launch.TargetGroup {
+	groups := []launch.TargetGroup{{Targets: []string{r.telemetry.Addr()}, Labels: map[string]string{"service": selfService}}}
 	for _, s := range r.set.Services {
 		if targets := r.services[s.Name].MetricsTargets(); len(targets) > 0 {
 			slices.Sort(targets)
-			groups = append(groups, infra.TargetGroup{Targets: targets, Labels: map[string]string{"service": s.Name, "namespace": s.Namespace}})
+			groups = append(groups, launch.TargetGroup{Targets: targets, Labels: map[string]string{"service": s.Name, "namespace": s.Namespace}})
 		}
 	}
 	return groups
@@ -48,7 +60,7 @@ func (r *runtime) targets() []infra.TargetGroup {
 func (r *runtime) followReplicas(ctx context.Context) {
 	tick := time.NewTicker(targetsRefresh)
 	defer tick.Stop()
-	var written []infra.TargetGroup
+	var written []launch.TargetGroup
 	for {
 		if groups := r.targets(); !slices.EqualFunc(groups, written, sameGroup) {
 			if err := r.prometheus.SetTargets(groups); err != nil {
@@ -65,6 +77,6 @@ func (r *runtime) followReplicas(ctx context.Context) {
 	}
 }
 
-func sameGroup(a, b infra.TargetGroup) bool {
+func sameGroup(a, b launch.TargetGroup) bool {
 	return slices.Equal(a.Targets, b.Targets) && a.Labels["service"] == b.Labels["service"]
 }

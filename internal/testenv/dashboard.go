@@ -2,13 +2,19 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clima-dev/clima/internal/dashboard"
+	"github.com/clima-dev/clima/internal/launch"
 	"github.com/clima-dev/clima/internal/store"
 )
 
@@ -47,4 +53,36 @@ func DashboardStores(t *testing.T) (map[string]*redis.Client, map[string]*Redis)
 		clients[uid] = c
 	}
 	return clients, servers
+}
+
+// DashboardPrometheus is the dashboard's Prometheus datasource (by uid) on
+// a real Prometheus that has scraped, twice, a target exporting what clima
+// dev exports for ingest: 3 replicas desired, 2 running.
+func DashboardPrometheus(t *testing.T) map[string]dashboard.PromSource {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := launch.StartPrometheus(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("%v (Prometheus comes from make deps)", err)
+	}
+	t.Cleanup(p.Close)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for _, m := range []string{"kn_revision_pods_desired", "kn_revision_pods_count"} {
+			fmt.Fprintf(w, "# TYPE %s gauge\n", m)
+		}
+		fmt.Fprintln(w, `kn_revision_pods_desired{k8s_namespace_name="clima",kn_service_name="ingest"} 3`)
+		fmt.Fprintln(w, `kn_revision_pods_count{k8s_namespace_name="clima",kn_service_name="ingest"} 2`)
+	}))
+	t.Cleanup(target.Close)
+	addr := strings.TrimPrefix(target.URL, "http://")
+	if err := p.SetTargets([]launch.TargetGroup{{Targets: []string{addr}, Labels: map[string]string{"service": "clima-dev"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := p.Scraped(ctx, addr, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]dashboard.PromSource{"clima-prometheus": {API: p.API(), ScrapeInterval: launch.ScrapeInterval}}
 }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/clima-dev/clima/internal/apierr"
 
 	"github.com/clima-dev/clima/internal/dashboard"
@@ -28,22 +26,22 @@ var page = template.Must(template.New("index.html.tmpl").
 // Server serves the dashboard file as a read-only page. It reads the file
 // again when it changes, so an edit shows on the next reload.
 type Server struct {
-	path   string
-	stores map[string]*redis.Client
-	log    *slog.Logger
+	path    string
+	sources dashboard.Datasources
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	board   *dashboard.Board
 	modTime time.Time
 }
 
-// NewServer reads the dashboard file at path; stores are the clients of
+// NewServer reads the dashboard file at path; sources are the clients of
 // the datasources its panels name, by uid. The server only reads them.
-func NewServer(path string, stores map[string]*redis.Client, log *slog.Logger) (*Server, error) {
+func NewServer(path string, sources dashboard.Datasources, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{path: path, stores: stores, log: log}
+	s := &Server{path: path, sources: sources, log: log}
 	if _, err := s.current(); err != nil {
 		return nil, err
 	}
@@ -122,7 +120,7 @@ func (s *Server) servePanels(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": s.path + ": " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"title": b.Title, "panels": Render(r.Context(), b, s.stores)})
+	writeJSON(w, http.StatusOK, map[string]any{"title": b.Title, "panels": Render(r.Context(), b, s.sources)})
 }
 
 func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +132,7 @@ func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
 	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 32)
 	for _, p := range b.Panels {
 		if uint64(p.ID) == id {
-			writeJSON(w, http.StatusOK, RenderPanel(r.Context(), p, s.stores))
+			writeJSON(w, http.StatusOK, RenderPanel(r.Context(), p, s.window(b)))
 			return
 		}
 	}
@@ -146,4 +144,11 @@ func (s *Server) servePanel(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	apierr.WriteJSON(w, status, v)
+}
+
+// window is the datasources with the board's time range.
+func (s *Server) window(b *dashboard.Board) dashboard.Datasources {
+	ds := s.sources
+	ds.Window = b.Window
+	return ds
 }

@@ -11,8 +11,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/clima-dev/clima/internal/dashboard"
 	"k8s.io/utils/ptr"
 )
@@ -92,12 +90,13 @@ type SeriesView struct {
 	Values    []any     `json:"values"`
 }
 
-// Render runs every panel's queries against the stores (by datasource uid)
+// Render runs every panel's queries against the datasources
 // and returns what each panel shows.
-func Render(ctx context.Context, b *dashboard.Board, stores map[string]*redis.Client) []PanelView {
+func Render(ctx context.Context, b *dashboard.Board, ds dashboard.Datasources) []PanelView {
+	ds.Window = b.Window
 	views := make([]PanelView, len(b.Panels))
 	for i, p := range b.Panels {
-		views[i] = RenderPanel(ctx, p, stores)
+		views[i] = RenderPanel(ctx, p, ds)
 	}
 	return views
 }
@@ -126,13 +125,13 @@ func Unsupported(p dashboard.Panel) []string {
 }
 
 // RenderPanel runs one panel's queries and draws its data.
-func RenderPanel(ctx context.Context, dp dashboard.Panel, stores map[string]*redis.Client) PanelView {
+func RenderPanel(ctx context.Context, dp dashboard.Panel, ds dashboard.Datasources) PanelView {
 	p := panel{dp}
 	v := PanelView{ID: p.ID, Type: p.Type, Unsupported: Unsupported(dp), Frames: []dashboard.Frame{}}
 	if len(v.Unsupported) > 0 {
 		return v
 	}
-	frames, err := p.Frames(ctx, stores)
+	frames, err := p.Frames(ctx, ds)
 	if err != nil {
 		v.Error = err.Error()
 		return v

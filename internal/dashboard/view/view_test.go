@@ -31,7 +31,7 @@ func TestPanelsAsGrafanaDrawsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	views := map[string]view.PanelView{}
-	for i, v := range view.Render(context.Background(), b, filled(t)) {
+	for i, v := range view.Render(context.Background(), b, dashboard.Datasources{Stores: filled(t), Prometheus: testenv.DashboardPrometheus(t)}) {
 		if v.Error != "" {
 			t.Errorf("panel %q: %s", b.Panels[i].Title, v.Error)
 		}
@@ -112,7 +112,7 @@ func TestHashBarsNeedAConversion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range view.Render(context.Background(), b, filled(t)) {
+	for i, v := range view.Render(context.Background(), b, dashboard.Datasources{Stores: filled(t)}) {
 		if b.Panels[i].Type == "barchart" && (v.Message != "No numeric fields found" || v.Bars != nil) {
 			t.Errorf("%q without its conversion shows %+v, want Grafana's \"No numeric fields found\"", b.Panels[i].Title, v)
 		}
@@ -133,11 +133,11 @@ func TestNewPanelsAppear(t *testing.T) {
 			"type": "command", "command": command, "keyName": "extra_counter"}
 	}
 	raw["panels"] = append(raw["panels"].([]any),
-		map[string]any{"id": 15, "type": "stat", "title": "An added counter", "gridPos": map[string]any{"x": 0, "y": 44, "w": 6, "h": 4},
+		map[string]any{"id": 101, "type": "stat", "title": "An added counter", "gridPos": map[string]any{"x": 0, "y": 68, "w": 6, "h": 4},
 			"targets": []any{target("get")}},
-		map[string]any{"id": 16, "type": "piechart", "title": "A pie", "gridPos": map[string]any{"x": 6, "y": 44, "w": 6, "h": 4},
+		map[string]any{"id": 102, "type": "piechart", "title": "A pie", "gridPos": map[string]any{"x": 6, "y": 68, "w": 6, "h": 4},
 			"targets": []any{target("get")}},
-		map[string]any{"id": 17, "type": "stat", "title": "A module command", "gridPos": map[string]any{"x": 12, "y": 44, "w": 6, "h": 4},
+		map[string]any{"id": 103, "type": "stat", "title": "A module command", "gridPos": map[string]any{"x": 12, "y": 68, "w": 6, "h": 4},
 			"targets": []any{target("ts.range")}},
 	)
 	data, _ := json.MarshalIndent(raw, "", "  ")
@@ -145,7 +145,7 @@ func TestNewPanelsAppear(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := view.NewServer(path, clients, nil)
+	srv, err := view.NewServer(path, dashboard.Datasources{Stores: clients}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +166,8 @@ func TestNewPanelsAppear(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(panels) != 17 {
-			return fmt.Errorf("%d panels on the page, want 17", len(panels))
+		if len(panels) != 23 {
+			return fmt.Errorf("%d panels on the page, want the committed 20 and 3 added", len(panels))
 		}
 		for _, p := range panels {
 			w, ok := want[p.Title]

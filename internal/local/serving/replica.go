@@ -39,14 +39,20 @@ func (s *Service) run() (*process, time.Duration, error) {
 		return nil, 0, err
 	}
 	defer logFile.Close()
-	metricsPort, err := launch.FreePort()
-	if err != nil {
-		return nil, 0, err
-	}
-	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
 	cmd := exec.Command(s.binary)
-	// The last of a key wins: these replace the manifest's METRICS_ENDPOINT.
-	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port), "METRICS_ENDPOINT="+metricsAddr)
+	cmd.Env = append(append([]string{}, s.env...), "PORT="+strconv.Itoa(port))
+	// The last of a key wins: these replace the manifest's METRICS_*.
+	var metricsAddr string
+	if s.noMetrics {
+		cmd.Env = append(cmd.Env, "METRICS_PROTOCOL=none", "METRICS_ENDPOINT=")
+	} else {
+		metricsPort, err := launch.FreePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		metricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
+		cmd.Env = append(cmd.Env, "METRICS_ENDPOINT="+metricsAddr)
+	}
 	var debugAddr string
 	if s.debug {
 		debugPort, err := launch.FreePort()

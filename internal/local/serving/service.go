@@ -27,14 +27,15 @@ import (
 // fewest in flight, and wait, as the activator makes them wait, while there
 // is none.
 type Service struct {
-	name   string
-	binary string
-	env    []string
-	grpc   bool          // the port is h2c: probe with gRPC health, proxy HTTP/2
-	debug  bool          // processes serve Go's profiles (DEBUG_ADDR)
-	grace  time.Duration // SIGTERM to SIGKILL, as the kubelet allows a pod
-	log    *slog.Logger
-	dir    string // where process logs go
+	name      string
+	binary    string
+	env       []string
+	grpc      bool          // the port is h2c: probe with gRPC health, proxy HTTP/2
+	debug     bool          // processes serve Go's profiles (DEBUG_ADDR)
+	noMetrics bool          // processes export no metrics
+	grace     time.Duration // SIGTERM to SIGKILL, as the kubelet allows a pod
+	log       *slog.Logger
+	dir       string // where process logs go
 
 	endpoint *http.Server
 	url      string // the local endpoint, http://127.0.0.1:port
@@ -72,7 +73,9 @@ type Config struct {
 	Meter metric.MeterProvider
 	// Scraped, when set, is waited for before a drained replica stops.
 	Scraped ScrapedFunc
-	Log     *slog.Logger
+	// NoMetrics makes every replica export none (METRICS_PROTOCOL=none).
+	NoMetrics bool
+	Log       *slog.Logger
 }
 
 // ScrapedFunc returns once the replica serving metrics at addr was scraped
@@ -84,7 +87,7 @@ type ScrapedFunc func(ctx context.Context, addr string, after time.Time) error
 // Listen and Run.
 func NewService(s *servingv1.Service, cfg Config) (*Service, error) {
 	svc := newService(s.Name, filepath.Join(cfg.BinDir, s.Name), nil, isGRPC(s), cfg.LogDir, cfg.Log)
-	svc.debug, svc.scraped = cfg.Debug, cfg.Scraped
+	svc.debug, svc.scraped, svc.noMetrics = cfg.Debug, cfg.Scraped, cfg.NoMetrics
 	// A pod's grace period is its revision's timeout (Knative's
 	// resources.BuildPodSpec), Knative's default one when it sets none.
 	timeout := int64(apisconfig.DefaultRevisionTimeoutSeconds)

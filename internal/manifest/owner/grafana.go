@@ -2,6 +2,7 @@ package owner
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,22 +39,24 @@ func (c *Checker) checkDashboard(file string, data []byte) Result {
 // file (apiVersion 1), as Grafana's provisioning reads it
 // (pkg/services/provisioning/datasources/types.go, upsertDataSourceFromConfig).
 type provisionedDatasource struct {
-	Name            string            `json:"name"`
-	Type            string            `json:"type"`
-	Access          string            `json:"access,omitempty"`
-	OrgID           int64             `json:"orgId,omitempty"`
-	UID             string            `json:"uid"`
-	URL             string            `json:"url"`
-	User            string            `json:"user,omitempty"`
-	Database        string            `json:"database,omitempty"`
-	BasicAuth       bool              `json:"basicAuth,omitempty"`
-	BasicAuthUser   string            `json:"basicAuthUser,omitempty"`
-	WithCredentials bool              `json:"withCredentials,omitempty"`
-	IsDefault       bool              `json:"isDefault,omitempty"`
-	JSONData        *redisJSONData    `json:"jsonData,omitempty"`
-	SecureJSONData  map[string]string `json:"secureJsonData,omitempty"`
-	Version         int               `json:"version,omitempty"`
-	Editable        bool              `json:"editable,omitempty"`
+	Name            string `json:"name"`
+	Type            string `json:"type"`
+	Access          string `json:"access,omitempty"`
+	OrgID           int64  `json:"orgId,omitempty"`
+	UID             string `json:"uid"`
+	URL             string `json:"url"`
+	User            string `json:"user,omitempty"`
+	Database        string `json:"database,omitempty"`
+	BasicAuth       bool   `json:"basicAuth,omitempty"`
+	BasicAuthUser   string `json:"basicAuthUser,omitempty"`
+	WithCredentials bool   `json:"withCredentials,omitempty"`
+	IsDefault       bool   `json:"isDefault,omitempty"`
+	// JSONData is the datasource plugin's settings, read strictly by its
+	// type's model (jsonDataModels).
+	JSONData       json.RawMessage   `json:"jsonData,omitempty"`
+	SecureJSONData map[string]string `json:"secureJsonData,omitempty"`
+	Version        int               `json:"version,omitempty"`
+	Editable       bool              `json:"editable,omitempty"`
 }
 
 // redisJSONData is the redis-datasource plugin's settings model
@@ -71,6 +74,21 @@ type redisJSONData struct {
 	User           string `json:"user,omitempty"`
 	SentinelACL    bool   `json:"sentinelAcl,omitempty"`
 	SentinelUser   string `json:"sentinelUser,omitempty"`
+}
+
+// promJSONData is the settings of Grafana's Prometheus datasource that
+// clima sets (public/app/plugins/datasource/prometheus, PromOptions):
+// timeInterval is the scrape interval, the floor of a query's step.
+type promJSONData struct {
+	TimeInterval string `json:"timeInterval,omitempty"`
+	HTTPMethod   string `json:"httpMethod,omitempty"`
+}
+
+// jsonDataModels are the settings models of the datasource types clima
+// provisions.
+var jsonDataModels = map[string]func() any{
+	"redis-datasource": func() any { return &redisJSONData{} },
+	"prometheus":       func() any { return &promJSONData{} },
 }
 
 // GrafanaChart is the chart whose values grafanaChartValues follows: the
@@ -167,8 +185,21 @@ func (c *Checker) checkHelmValues(file string, doc []byte) Result {
 			APIVersion  int                     `json:"apiVersion"`
 			Datasources []provisionedDatasource `json:"datasources"`
 		}
-		for _, e := range strictInto(raw, &f, field.NewPath("datasources", name)) {
+		path := field.NewPath("datasources", name)
+		for _, e := range strictInto(raw, &f, path) {
 			r.Errs = append(r.Errs, e.Error())
+		}
+		for i, ds := range f.Datasources {
+			model, ok := jsonDataModels[ds.Type]
+			if !ok {
+				r.Errs = append(r.Errs, field.NotSupported(path.Child("datasources").Index(i).Child("type"), ds.Type, slices.Sorted(maps.Keys(jsonDataModels))).Error())
+				continue
+			}
+			if len(ds.JSONData) > 0 {
+				for _, e := range strictInto(ds.JSONData, model(), path.Child("datasources").Index(i).Child("jsonData")) {
+					r.Errs = append(r.Errs, e.Error())
+				}
+			}
 		}
 	}
 	return r

@@ -1,8 +1,9 @@
-package infra
+package launch
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func TestPrometheusScrapesItsTargets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := StartPrometheus(ctx, t.TempDir(), quiet)
+	p, err := StartPrometheus(ctx, t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("%v (Prometheus comes from make deps)", err)
 	}

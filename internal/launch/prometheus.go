@@ -1,4 +1,4 @@
-package infra
+package launch
 
 import (
 	"context"
@@ -16,8 +16,6 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/clima-dev/clima/internal/launch"
 )
 
 // How clima dev's Prometheus scrapes and keeps what it scraped.
@@ -105,7 +103,7 @@ func StartPrometheus(ctx context.Context, dir string, log *slog.Logger) (*Promet
 	if err := os.WriteFile(configFile, data, 0o644); err != nil {
 		return nil, err
 	}
-	port, err := launch.FreePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +124,7 @@ func StartPrometheus(ctx context.Context, dir string, log *slog.Logger) (*Promet
 		"--storage.tsdb.retention.time="+PrometheusRetention.String(), "--storage.tsdb.retention.size="+prometheusRetentionSize,
 		"--log.level=warn")
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if p.exited, err = launch.Start(p.cmd); err != nil {
+	if p.exited, err = Start(p.cmd); err != nil {
 		return nil, fmt.Errorf("starting prometheus: %w", err)
 	}
 	if err := p.waitReady(ctx); err != nil {
@@ -208,7 +206,7 @@ func (p *Prometheus) Scraped(ctx context.Context, addr string, after time.Time) 
 func (p *Prometheus) PID() int { return p.cmd.Process.Pid }
 
 // Close stops Prometheus, which flushes its head block first.
-func (p *Prometheus) Close() { launch.Stop(p.cmd, p.exited, prometheusStopGrace) }
+func (p *Prometheus) Close() { Stop(p.cmd, p.exited, prometheusStopGrace) }
 
 // prometheusStopGrace is how long Prometheus may take to stop cleanly.
 const prometheusStopGrace = 30 * time.Second
