@@ -358,6 +358,7 @@ func TestDev(t *testing.T) {
 
 	t.Run("Prometheus holds what every function and clima dev counted", func(t *testing.T) {
 		checkMetrics(t, d)
+		checkLatencyBuckets(t, d)
 		checkReplicasPanel(t, d)
 	})
 

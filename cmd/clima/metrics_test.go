@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/clima-dev/clima/events"
 	"github.com/clima-dev/clima/internal/dashboard/view"
 	"github.com/clima-dev/clima/internal/store"
 	"github.com/clima-dev/clima/internal/testenv"
@@ -146,4 +148,32 @@ func checkReplicasPanel(t *testing.T, d *devRun) {
 		}
 		return nil
 	}, "the replicas panel and /status to show every Service at zero")
+}
+
+// checkLatencyBuckets: the p99 of clima.report.latency over the run, as
+// Prometheus computes it, falls in the bucket each store's own histogram
+// puts its p99 in.
+func checkLatencyBuckets(t *testing.T, d *devRun) {
+	ctx := context.Background()
+	prom := d.prometheus(t)
+	for path, rdb := range map[string]*redis.Client{"kafka": d.redis, "rabbitmq": d.valkey} {
+		st, err := store.ReadStats(ctx, rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := st.Latency.Percentile(0.99)
+		lower := int64(0)
+		for _, b := range events.LatencyBoundsMs {
+			if b < bound {
+				lower = b
+			}
+		}
+		got, err := sums(ctx, prom, `histogram_quantile(0.99, sum by (le, clima_path) (clima_report_latency_seconds_bucket{clima_path="`+path+`"}))`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms := got[path] * 1000; ms <= float64(lower) || ms > float64(bound) {
+			t.Errorf("%s: Prometheus' p99 %.1f ms, outside the store's p99 bucket (%d, %d] ms", path, ms, lower, bound)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 // transformers are the transformations the local view applies, by id.
 var transformers = map[string]func(options any, frames []Frame) ([]Frame, error){
 	"convertFieldType": convertFieldType,
+	"sortBy":           sortBy,
 }
 
 // convertFieldTypeOptions are convertFieldType's options.

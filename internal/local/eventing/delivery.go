@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -30,6 +31,8 @@ type policy struct {
 	retry      kncloudevents.RetryConfig
 	deadLetter *duckv1.Addressable // nil when the object has none
 	labels     []attribute.KeyValue
+	// recorded caches the attribute set of each event type and status.
+	recorded *sync.Map
 }
 
 // newPolicy builds a policy as Knative's dispatchers do, under the
@@ -54,7 +57,7 @@ func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter *duckv1.Addressable, c
 	if checkRetry != nil {
 		retry.CheckRetry = checkRetry
 	}
-	return policy{retry: retry, deadLetter: deadLetter}, nil
+	return policy{retry: retry, deadLetter: deadLetter, recorded: &sync.Map{}}, nil
 }
 
 // rabbitCheckRetry is the RabbitmqSource's rule, not Knative's: it retries
@@ -95,7 +98,7 @@ func newSender(mp metric.MeterProvider, log *slog.Logger) *sender {
 	// http.DefaultTransport (2 idle connections per host): hundreds of
 	// deliveries in flight would open and close a connection each.
 	kncloudevents.ConfigureConnectionArgs(&kncloudevents.ConnectionArgs{MaxIdleConns: 2048, MaxIdleConnsPerHost: 512})
-	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil, kncloudevents.WithMeterProvider(mp)), dispatch: newDispatchDuration(mp), log: log}
+	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil), dispatch: newDispatchDuration(mp), log: log}
 }
 
 // copies is how many times each event is delivered.
@@ -136,7 +139,7 @@ func (s *sender) deliverAll(ctx context.Context, target duckv1.Addressable, e *e
 // the event was delivered or dead-lettered, which GET /status counts.
 func (s *sender) deliver(ctx context.Context, target duckv1.Addressable, e *event.Event, p policy, reply *broker) outcome {
 	info, err := s.dispatcher.SendEvent(ctx, *e, target, kncloudevents.WithRetryConfig(&p.retry))
-	s.recordDispatch(ctx, p.labels, e, info)
+	s.recordDispatch(ctx, p, e, info)
 	failedAt := target.URL
 	if err == nil && reply != nil {
 		if answer := replyEvent(ctx, info); answer != nil {

@@ -63,12 +63,23 @@ func sourceLabels(namespace, name, resource string) []attribute.KeyValue {
 
 // recordDispatch records one delivery of e, its retries included, as the
 // filter handler does: the dispatcher's duration and the answer's status.
-func (s *sender) recordDispatch(ctx context.Context, labels []attribute.KeyValue, e *event.Event, info *kncloudevents.DispatchInfo) {
+// The attribute set of each type and status is made once per policy.
+func (s *sender) recordDispatch(ctx context.Context, p policy, e *event.Event, info *kncloudevents.DispatchInfo) {
 	if info == nil || info.Duration < 0 {
 		return // not sent: the request could not be made
 	}
-	attrs := make([]attribute.KeyValue, 0, len(labels)+2)
-	attrs = append(attrs, labels...)
-	attrs = append(attrs, observability.CloudEventType.With(e.Type()), semconv.HTTPResponseStatusCode(info.ResponseCode))
-	s.dispatch.Record(ctx, info.Duration.Seconds(), metric.WithAttributes(attrs...))
+	key := dispatchKey{e.Type(), info.ResponseCode}
+	opt, ok := p.recorded.Load(key)
+	if !ok {
+		attrs := make([]attribute.KeyValue, 0, len(p.labels)+2)
+		attrs = append(attrs, p.labels...)
+		attrs = append(attrs, observability.CloudEventType.With(key.eventType), semconv.HTTPResponseStatusCode(key.status))
+		opt, _ = p.recorded.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
+	s.dispatch.Record(ctx, info.Duration.Seconds(), opt.(metric.MeasurementOption))
+}
+
+type dispatchKey struct {
+	eventType string
+	status    int
 }
