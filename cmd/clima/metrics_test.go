@@ -68,18 +68,20 @@ func checkMetrics(t *testing.T, d *devRun) {
 		t.Fatal(err)
 	}
 	want := map[string]map[string]float64{
-		`sum(clima_reports_accepted_total)`:                                                                 {"": 7200},
-		`sum by (clima_broker) (clima_reports_published_total)`:                                             {"kafka": 7200, "rabbitmq": 7200},
-		`sum by (clima_path) (clima_reports_stored_total)`:                                                  {"kafka": float64(redis.Total), "rabbitmq": float64(valkey.Total)},
-		`sum by (clima_path) (clima_reports_repeated_total)`:                                                {"kafka": 200, "rabbitmq": 200},
-		`sum(clima_dead_letters_total)`:                                                                     {"": float64(redis.DeadLetters)},
-		`sum by (clima_path) (clima_report_latency_seconds_count)`:                                          {"kafka": 7200, "rabbitmq": 7200},
-		`sum by (http_response_status_code) (http_server_request_duration_seconds_count{service="ingest"})`: {"200": 2205, "400": 100},
-		`sum by (messaging_destination_name) (kn_eventing_dispatch_duration_seconds_count{messaging_destination_name=~"trigger:.*"})`: {
+		`sum(max_over_time(clima_reports_accepted_total[10m]))`:                                                                 {"": 7200},
+		`sum by (clima_broker) (max_over_time(clima_reports_published_total[10m]))`:                                             {"kafka": 7200, "rabbitmq": 7200},
+		`sum by (clima_path) (max_over_time(clima_reports_stored_total[10m]))`:                                                  {"kafka": float64(redis.Total), "rabbitmq": float64(valkey.Total)},
+		`sum by (clima_path) (max_over_time(clima_reports_repeated_total[10m]))`:                                                {"kafka": 200, "rabbitmq": 200},
+		`sum(max_over_time(clima_dead_letters_total[10m]))`:                                                                     {"": float64(redis.DeadLetters)},
+		`sum by (clima_path) (max_over_time(clima_report_latency_seconds_count[10m]))`:                                          {"kafka": 7200, "rabbitmq": 7200},
+		`sum by (http_response_status_code) (max_over_time(http_server_request_duration_seconds_count{service="ingest"}[10m]))`: {"200": 2205, "400": 100},
+		`sum by (messaging_destination_name) (max_over_time(kn_eventing_dispatch_duration_seconds_count{messaging_destination_name=~"trigger:.*"}[10m]))`: {
 			"trigger:ingest.clima": dispatched("trigger/ingest"), "trigger:publisher.clima": dispatched("trigger/publisher")},
-		`sum by (kn_source_name) (kn_eventing_dispatch_duration_seconds_count{kn_source_name!=""})`: {
+		`sum by (kn_source_name) (max_over_time(kn_eventing_dispatch_duration_seconds_count{kn_source_name!=""}[10m]))`: {
 			"clima-kafka-source": dispatched("kafkasource/clima-kafka-source"), "clima-rabbitmq-source": dispatched("rabbitmqsource/clima-rabbitmq-source")},
 	}
+	// Each series' latest value (max_over_time): a replica scaled down since
+	// is no longer in an instant query, but what it counted stays.
 	for query, w := range want {
 		testenv.Eventually(t, 30*time.Second, func() error {
 			got, err := sums(ctx, prom, query)

@@ -1,7 +1,9 @@
 package fnruntime
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -15,8 +17,9 @@ import (
 // instrumentHTTP records otelhttp's http.server.* instruments for every
 // request but the probes, with the route's template as http.route (a path
 // no route matched has none: its values are the client's, unbounded) and
-// this server's name as server.address instead of the client's Host.
-func instrumentHTTP(router *mux.Router) http.Handler {
+// this server's name and port as server.address and server.port, which
+// otelhttp would otherwise take from the client's Host header.
+func instrumentHTTP(router *mux.Router, port int) http.Handler {
 	router.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
@@ -28,7 +31,7 @@ func instrumentHTTP(router *mux.Router) http.Handler {
 		})
 	})
 	return otelhttp.NewHandler(router, "clima",
-		otelhttp.WithServerName("clima"),
+		otelhttp.WithServerName(net.JoinHostPort("clima", strconv.Itoa(port))),
 		otelhttp.WithFilter(func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/health/") }))
 }
 

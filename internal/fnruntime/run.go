@@ -203,7 +203,11 @@ func newRouter(fn *Function, h *health) *mux.Router {
 }
 
 func serveHTTP(ctx context.Context, lis net.Listener, fn *Function, h *health, log *slog.Logger) error {
-	srv := newHTTPServer(instrumentHTTP(newRouter(fn, h)), log)
+	port := 0
+	if addr, ok := lis.Addr().(*net.TCPAddr); ok {
+		port = addr.Port
+	}
+	srv := newHTTPServer(instrumentHTTP(newRouter(fn, h), port), log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving HTTP", "addr", lis.Addr().String())

@@ -32,6 +32,8 @@ const (
 	// prometheusStartTimeout bounds the wait for /-/ready: a restart
 	// replays its write-ahead log first.
 	prometheusStartTimeout = 30 * time.Second
+	// prometheusPoll is how often its readiness and its targets are asked.
+	prometheusPoll = 50 * time.Millisecond
 	// targetsFile is the file_sd_configs file the runtime rewrites as
 	// replicas come and go; Prometheus watches it.
 	targetsFile = "targets.json"
@@ -155,7 +157,7 @@ func (p *Prometheus) waitReady(ctx context.Context) error {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("prometheus at %s not ready within %s: %w", p.url, prometheusStartTimeout, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(prometheusPoll)
 	}
 }
 
@@ -197,7 +199,7 @@ func (p *Prometheus) Scraped(ctx context.Context, addr string, after time.Time) 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("prometheus did not scrape %s after %s: %w", addr, after.Format(time.TimeOnly), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(prometheusPoll):
 		}
 	}
 }

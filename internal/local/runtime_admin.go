@@ -141,7 +141,11 @@ func (r *runtime) writeEndpoints() error {
 	fmt.Printf("  redis           %s\n  valkey          %s\n  rabbitmq        %s\n  kafka           %s\n  status          %s\n",
 		infra.Redact(e.Redis), infra.Redact(e.Valkey), infra.Redact(e.RabbitMQ), e.Kafka, e.Status)
 	fmt.Printf("  dashboard       %s  (grafana/dashboard.json, live: open it in a browser)\n", e.Dashboard)
-	fmt.Printf("  prometheus      %s  (scrapes every replica every %s)\n  metrics         %s\n", e.Prometheus, launch.ScrapeInterval, e.Metrics)
+	if e.Prometheus != "" {
+		fmt.Printf("  prometheus      %s  (scrapes every replica every %s)\n  metrics         %s\n", e.Prometheus, launch.ScrapeInterval, e.Metrics)
+	} else {
+		fmt.Printf("  prometheus      off (-metrics=false)\n")
+	}
 	if len(r.recovered) > 0 {
 		fmt.Printf("recovered from the last run (make run ARGS=-fresh starts from empty data):\n")
 		for _, line := range r.recovered {

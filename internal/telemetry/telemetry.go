@@ -127,10 +127,12 @@ func Start(cfg Config, service string, log *slog.Logger) (*Telemetry, error) {
 	}
 	sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter), sdkmetric.WithResource(res))
 	if err := runtime.Start(runtime.WithMeterProvider(sdk)); err != nil {
+		_ = sdk.Shutdown(context.Background())
 		return nil, err
 	}
 	lis, err := net.Listen("tcp", cfg.Endpoint)
 	if err != nil {
+		_ = sdk.Shutdown(context.Background())
 		return nil, fmt.Errorf("serving metrics on %s: %w", cfg.Endpoint, err)
 	}
 	mux := http.NewServeMux()

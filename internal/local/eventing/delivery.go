@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -15,6 +14,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/eventing/pkg/eventingtls"
@@ -31,8 +31,7 @@ type policy struct {
 	retry      kncloudevents.RetryConfig
 	deadLetter *duckv1.Addressable // nil when the object has none
 	labels     []attribute.KeyValue
-	// recorded caches the attribute set of each event type and status.
-	recorded *sync.Map
+	recorded   *dispatchSets
 }
 
 // newPolicy builds a policy as Knative's dispatchers do, under the
@@ -57,7 +56,7 @@ func newPolicy(d *eventingduckv1.DeliverySpec, deadLetter *duckv1.Addressable, c
 	if checkRetry != nil {
 		retry.CheckRetry = checkRetry
 	}
-	return policy{retry: retry, deadLetter: deadLetter, recorded: &sync.Map{}}, nil
+	return policy{retry: retry, deadLetter: deadLetter, recorded: &dispatchSets{}}, nil
 }
 
 // rabbitCheckRetry is the RabbitmqSource's rule, not Knative's: it retries
@@ -98,7 +97,10 @@ func newSender(mp metric.MeterProvider, log *slog.Logger) *sender {
 	// http.DefaultTransport (2 idle connections per host): hundreds of
 	// deliveries in flight would open and close a connection each.
 	kncloudevents.ConfigureConnectionArgs(&kncloudevents.ConnectionArgs{MaxIdleConns: 2048, MaxIdleConnsPerHost: 512})
-	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil), dispatch: newDispatchDuration(mp), log: log}
+	return &sender{dispatcher: kncloudevents.NewDispatcher(eventingtls.ClientConfig{}, nil,
+		// Its own HTTP-client instruments (otherwise through the global
+		// provider) cost the rate more than they tell (docs/performance.md).
+		kncloudevents.WithMeterProvider(noop.NewMeterProvider())), dispatch: newDispatchDuration(mp), log: log}
 }
 
 // copies is how many times each event is delivered.

@@ -2,6 +2,8 @@ package eventing
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel/attribute"
@@ -61,20 +63,36 @@ func sourceLabels(namespace, name, resource string) []attribute.KeyValue {
 	}
 }
 
+// maxDispatchTypes bounds the attribute sets (event type × status) one
+// Trigger's or source's deliveries are recorded with; past it a new type is
+// "other": a Trigger without a type filter passes whatever type a client
+// sends, and a label's values must be bounded.
+const maxDispatchTypes = 32
+
+// dispatchSets are the attribute sets of one policy's deliveries, made once
+// for each event type and status.
+type dispatchSets struct {
+	sets  sync.Map // dispatchKey → metric.MeasurementOption
+	types atomic.Int32
+}
+
 // recordDispatch records one delivery of e, its retries included, as the
 // filter handler does: the dispatcher's duration and the answer's status.
-// The attribute set of each type and status is made once per policy.
 func (s *sender) recordDispatch(ctx context.Context, p policy, e *event.Event, info *kncloudevents.DispatchInfo) {
 	if info == nil || info.Duration < 0 {
 		return // not sent: the request could not be made
 	}
 	key := dispatchKey{e.Type(), info.ResponseCode}
-	opt, ok := p.recorded.Load(key)
+	opt, ok := p.recorded.sets.Load(key)
+	if !ok && p.recorded.types.Add(1) > maxDispatchTypes {
+		key.eventType = "other"
+		opt, ok = p.recorded.sets.Load(key)
+	}
 	if !ok {
 		attrs := make([]attribute.KeyValue, 0, len(p.labels)+2)
 		attrs = append(attrs, p.labels...)
 		attrs = append(attrs, observability.CloudEventType.With(key.eventType), semconv.HTTPResponseStatusCode(key.status))
-		opt, _ = p.recorded.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+		opt, _ = p.recorded.sets.LoadOrStore(key, metric.WithAttributeSet(attribute.NewSet(attrs...)))
 	}
 	s.dispatch.Record(ctx, info.Duration.Seconds(), opt.(metric.MeasurementOption))
 }

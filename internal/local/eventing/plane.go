@@ -36,8 +36,8 @@ type Config struct {
 	Features feature.Flags
 	// Resolve gives a destination's address: a Service's local endpoint.
 	Resolve func(*duckv1.Destination) (duckv1.Addressable, error)
-	// Meter records every delivery's kn.eventing.dispatch.duration and
-	// the dispatcher's HTTP client instruments; nil records nothing.
+	// Meter records every delivery's kn.eventing.dispatch.duration; nil
+	// records nothing.
 	Meter metric.MeterProvider
 	Log   *slog.Logger
 }

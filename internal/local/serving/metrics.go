@@ -57,12 +57,11 @@ func newPodMetrics(mp metric.MeterProvider, attrs attribute.Set) *podMetrics {
 	}
 }
 
-// record is the reconciler's Record: want is -1 before the KPA decided.
+// record is the reconciler's Record of the replicas wanted (within the
+// bounds) and those running, starting and draining.
 func (m *podMetrics) record(want int32, ready, starting, draining int) {
 	ctx := context.Background()
-	if want >= 0 {
-		m.requested.Record(ctx, int64(want), m.attrs)
-	}
+	m.requested.Record(ctx, int64(want), m.attrs)
 	m.count.Record(ctx, int64(ready), m.attrs)
 	m.notReady.Record(ctx, int64(starting), m.attrs)
 	m.pending.Record(ctx, 0, m.attrs)
@@ -98,7 +97,10 @@ const finalScrapeTimeout = 10 * time.Second
 // drained replica once more, so that what it counted after its previous
 // scrape is not lost with it.
 func (s *Service) lastScrape(p *process) {
-	if s.scraped == nil {
+	s.mu.Lock()
+	stopped := s.stopped // clima dev is stopping: Prometheus stops too
+	s.mu.Unlock()
+	if s.scraped == nil || stopped {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finalScrapeTimeout)

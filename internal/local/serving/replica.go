@@ -51,7 +51,7 @@ func (s *Service) run() (*process, time.Duration, error) {
 			return nil, 0, err
 		}
 		metricsAddr = "127.0.0.1:" + strconv.Itoa(metricsPort)
-		cmd.Env = append(cmd.Env, "METRICS_ENDPOINT="+metricsAddr)
+		cmd.Env = append(cmd.Env, "METRICS_PROTOCOL=prometheus", "METRICS_ENDPOINT="+metricsAddr)
 	}
 	var debugAddr string
 	if s.debug {

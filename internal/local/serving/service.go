@@ -42,7 +42,7 @@ type Service struct {
 
 	load    *loadProbe
 	scaler  *autoscaler
-	pods    *podMetrics // nil for a Service without a KPA
+	pods    *podMetrics // nil for the tests' Services without a KPA
 	scraped ScrapedFunc // nil when nothing scrapes the replicas
 
 	mu        sync.Mutex
