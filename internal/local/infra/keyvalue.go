@@ -161,7 +161,7 @@ func (kv *KeyValue) start() error {
 			return
 		}
 		kv.log.Warn("store server exited; restarting it", "stands_in_for", kv.name, "state", cmd.ProcessState.String())
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(keyValueRestartDelay)
 		if err := kv.start(); err != nil {
 			kv.log.Error("restarting store server", "stands_in_for", kv.name, "error", err)
 		}
@@ -178,6 +178,10 @@ func (kv *KeyValue) PID() int {
 	}
 	return kv.cmd.Process.Pid
 }
+
+// keyValueRestartDelay is the pause before a store server that died
+// unasked is started again, so that one crashing at once does not spin.
+const keyValueRestartDelay = 100 * time.Millisecond
 
 // keyValueStartTimeout bounds the wait for a store server to answer PING:
 // one started here replays its append-only file first.
